@@ -1,0 +1,233 @@
+//! `likeness`: Rekognition's face operations on local files, printing Rekognition-shaped JSON.
+//!
+//! Subcommands and flags follow the `aws rekognition` CLI (`--image PATH` stands in for S3).
+//! Errors print `ExceptionName: message` on stderr and exit non-zero.
+
+mod eval;
+
+use clap::{Parser, Subcommand};
+use likeness_vision::{FaceEngine, ImageInput, VisionError, DEFAULT_SIMILARITY_THRESHOLD};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "likeness",
+    version,
+    about = "On-device face detection, comparison and collections (Rekognition-compatible)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// DetectFaces: every face in an image with box, landmarks, pose and quality.
+    DetectFaces {
+        #[arg(long)]
+        image: PathBuf,
+    },
+    /// CompareFaces: the largest face of the source against the faces of the target.
+    CompareFaces {
+        #[arg(long)]
+        source_image: PathBuf,
+        #[arg(long)]
+        target_image: PathBuf,
+        #[arg(long, default_value_t = DEFAULT_SIMILARITY_THRESHOLD)]
+        similarity_threshold: f32,
+    },
+    /// Verification metrics on a pairs file (columns path_a, path_b, same[, fold]).
+    Eval {
+        pairs: PathBuf,
+        /// Folder the paths are relative to (default: the pairs file's folder).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Override the alignment template's zoom (tuning only; changes the vector space).
+        #[arg(long, hide = true)]
+        align_zoom: Option<f32>,
+        /// Override the alignment template's vertical shift (tuning only).
+        #[arg(long, hide = true)]
+        align_shift: Option<f32>,
+    },
+    /// Fit the similarity scale on a manifest (columns path, identity); prints knots and rates.
+    Calibrate {
+        manifest: PathBuf,
+        #[arg(long)]
+        root: Option<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Time detect + align + embed on one image, single thread; prints JSON.
+    Bench {
+        #[arg(long)]
+        image: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
+}
+
+/// A failure, printed as `Name: message`.
+struct Failure {
+    name: String,
+    message: String,
+    code: u8,
+}
+
+impl From<VisionError> for Failure {
+    fn from(e: VisionError) -> Self {
+        let code = if matches!(e, VisionError::Model(_)) {
+            3
+        } else {
+            1
+        };
+        Failure {
+            name: e.exception_name().into(),
+            message: e.message().into(),
+            code,
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        name: "InvalidParameterException".into(),
+        message: message.into(),
+        code: 2,
+    }
+}
+
+fn read_image(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn engine() -> Result<FaceEngine, Failure> {
+    Ok(FaceEngine::embedded()?)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure {
+        name: "InternalServerError".into(),
+        message: e.to_string(),
+        code: 3,
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::DetectFaces { image } => {
+            let bytes = read_image(&image)?;
+            print_json(&engine()?.detect_faces(ImageInput::Encoded(&bytes))?)
+        }
+        Command::CompareFaces {
+            source_image,
+            target_image,
+            similarity_threshold,
+        } => {
+            let (a, b) = (read_image(&source_image)?, read_image(&target_image)?);
+            let out = engine()?.compare_faces(
+                ImageInput::Encoded(&a),
+                ImageInput::Encoded(&b),
+                similarity_threshold,
+            )?;
+            print_json(&out)
+        }
+        Command::Eval {
+            pairs,
+            root,
+            json,
+            threads,
+            align_zoom,
+            align_shift,
+        } => {
+            let mut engine = engine()?;
+            let mut template = engine.embedder_mut().template();
+            template.zoom = align_zoom.unwrap_or(template.zoom);
+            template.shift_y = align_shift.unwrap_or(template.shift_y);
+            engine.embedder_mut().set_template(template);
+            let report =
+                eval::eval_pairs(&engine, &pairs, root.as_deref(), threads).map_err(usage)?;
+            if json {
+                print_json(&report)
+            } else {
+                println!("pairs                  {}", report.pairs);
+                println!("undetected images      {}", report.undetected);
+                println!("ROC AUC                {:.5}", report.auc);
+                println!(
+                    "balanced accuracy      {:.2}% at similarity {:.2}",
+                    report.balanced_accuracy * 100.0,
+                    report.threshold
+                );
+                println!(
+                    "TAR at FAR 1e-2        {:.2}%",
+                    report.tar_at_far_1e_2 * 100.0
+                );
+                println!(
+                    "TAR at FAR 1e-3        {:.2}%",
+                    report.tar_at_far_1e_3 * 100.0
+                );
+                if let Some(k) = report.kfold_accuracy {
+                    println!("k-fold accuracy        {:.2}%", k * 100.0);
+                }
+                Ok(())
+            }
+        }
+        Command::Calibrate {
+            manifest,
+            root,
+            threads,
+        } => print_json(
+            &eval::calibrate(&engine()?, &manifest, root.as_deref(), threads).map_err(usage)?,
+        ),
+        Command::Bench { image, iterations } => {
+            let bytes = read_image(&image)?;
+            let t0 = Instant::now();
+            let engine = engine()?;
+            let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let decoded = likeness_vision::decode(ImageInput::Encoded(&bytes))?;
+            let mut times = Vec::new();
+            let mut faces = 0;
+            for _ in 0..iterations.max(1) + 2 {
+                let t = Instant::now();
+                let out =
+                    engine.analyze_decoded(&decoded.image, decoded.orientation_correction, 1)?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                faces = out.faces.len();
+            }
+            let times = times.split_off(2);
+            print_json(&serde_json::json!({
+                "engine": "tract",
+                "threads": 1,
+                "image": format!("{}x{}", decoded.image.width, decoded.image.height),
+                "faces": faces,
+                "iterations": times.len(),
+                "median_ms": median(times.clone()),
+                "min_ms": times.iter().cloned().fold(f64::INFINITY, f64::min),
+                "model_load_ms": load_ms,
+            }))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{}: {}", f.name, f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

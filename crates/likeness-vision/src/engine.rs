@@ -1,0 +1,241 @@
+//! `FaceEngine`: models loaded once, then DetectFaces, embedding and CompareFaces.
+
+use crate::calibration::Calibration;
+use crate::decode::{decode, DecodedImage, ImageInput, RgbImage};
+use crate::detector::{Detection, Detector};
+use crate::embedder::{cosine, Embedder, FACE_MODEL_VERSION};
+use crate::error::VisionError;
+use crate::quality::{image_quality, pose};
+use crate::types::*;
+
+/// DetectFaces and CompareFaces report at most this many faces (the largest).
+pub const MAX_FACES: usize = 100;
+
+/// Default CompareFaces SimilarityThreshold.
+pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 80.0;
+
+/// ONNX bytes of the three models. In the browser these arrive from `fetch`.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelBytes<'a> {
+    pub detector_short: &'a [u8],
+    pub detector_full: &'a [u8],
+    pub embedder: &'a [u8],
+}
+
+#[cfg(feature = "embedded-models")]
+impl ModelBytes<'static> {
+    /// The models committed under `models/`, compiled into the binary.
+    pub fn embedded() -> Self {
+        ModelBytes {
+            detector_short: include_bytes!("../../../models/blazeface-short.onnx"),
+            detector_full: include_bytes!("../../../models/blazeface-full.onnx"),
+            embedder: include_bytes!("../../../models/faceres.onnx"),
+        }
+    }
+}
+
+/// The vision engine. Build once (model optimisation takes a moment) and reuse.
+pub struct FaceEngine {
+    detector: Detector,
+    embedder: Embedder,
+    calibration: Calibration,
+}
+
+/// A face found in an image, before it is embedded.
+#[derive(Debug, Clone)]
+pub struct LocatedFace {
+    pub detection: Detection,
+    pub detail: FaceDetail,
+}
+
+impl FaceEngine {
+    pub fn load(models: ModelBytes<'_>) -> Result<Self, VisionError> {
+        Ok(FaceEngine {
+            detector: Detector::load(models.detector_short, models.detector_full)?,
+            embedder: Embedder::load(models.embedder)?,
+            calibration: Calibration::default(),
+        })
+    }
+
+    /// Load the models compiled into the binary (feature `embedded-models`).
+    #[cfg(feature = "embedded-models")]
+    pub fn embedded() -> Result<Self, VisionError> {
+        Self::load(ModelBytes::embedded())
+    }
+
+    pub fn face_model_version(&self) -> &'static str {
+        FACE_MODEL_VERSION
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.embedder.dimension()
+    }
+
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    pub fn set_calibration(&mut self, calibration: Calibration) {
+        self.calibration = calibration;
+    }
+
+    pub fn detector_mut(&mut self) -> &mut Detector {
+        &mut self.detector
+    }
+
+    pub fn embedder_mut(&mut self) -> &mut Embedder {
+        &mut self.embedder
+    }
+
+    /// Calibrated similarity 0-100 of two face vectors.
+    pub fn similarity(&self, a: &[f32], b: &[f32]) -> f32 {
+        self.calibration.similarity(cosine(a, b))
+    }
+
+    /// The largest `MAX_FACES` faces of a decoded image, largest first.
+    pub fn locate(&self, img: &RgbImage) -> Result<Vec<LocatedFace>, VisionError> {
+        let mut dets = self.detector.detect(img)?;
+        dets.sort_by(|a, b| b.area().total_cmp(&a.area()));
+        dets.truncate(MAX_FACES);
+        Ok(dets
+            .into_iter()
+            .map(|d| LocatedFace {
+                detail: self.describe(img, &d),
+                detection: d,
+            })
+            .collect())
+    }
+
+    fn describe(&self, img: &RgbImage, d: &Detection) -> FaceDetail {
+        let (w, h) = (img.width as f32, img.height as f32);
+        let kinds = [
+            LandmarkType::EyeLeft,
+            LandmarkType::EyeRight,
+            LandmarkType::Nose,
+            LandmarkType::MouthCenter,
+            LandmarkType::EarLeft,
+            LandmarkType::EarRight,
+        ];
+        FaceDetail {
+            bounding_box: BoundingBox {
+                width: d.width() / w,
+                height: d.height() / h,
+                left: d.x0 / w,
+                top: d.y0 / h,
+            },
+            landmarks: kinds
+                .iter()
+                .zip(d.keypoints.iter())
+                .map(|(&kind, &(x, y))| Landmark {
+                    kind,
+                    x: x / w,
+                    y: y / h,
+                })
+                .collect(),
+            pose: pose(d),
+            quality: image_quality(img, d),
+            confidence: d.score * 100.0,
+        }
+    }
+
+    /// Vector of a located face.
+    pub fn embed(&self, img: &RgbImage, face: &LocatedFace) -> Result<EmbeddedFace, VisionError> {
+        Ok(EmbeddedFace {
+            detail: face.detail.clone(),
+            embedding: self.embedder.embed(img, &face.detection)?,
+            size_pixels: face.detection.width().min(face.detection.height()),
+        })
+    }
+
+    /// DetectFaces.
+    pub fn detect_faces(&self, input: ImageInput<'_>) -> Result<DetectFacesOutput, VisionError> {
+        let DecodedImage {
+            image,
+            orientation_correction,
+        } = decode(input)?;
+        let faces = self.locate(&image)?;
+        Ok(DetectFacesOutput {
+            face_details: faces.into_iter().map(|f| f.detail).collect(),
+            orientation_correction,
+        })
+    }
+
+    /// Decode, detect, and embed the `max_faces` largest faces (largest first).
+    pub fn analyze(
+        &self,
+        input: ImageInput<'_>,
+        max_faces: usize,
+    ) -> Result<AnalyzedImage, VisionError> {
+        let DecodedImage {
+            image,
+            orientation_correction,
+        } = decode(input)?;
+        self.analyze_decoded(&image, orientation_correction, max_faces)
+    }
+
+    pub fn analyze_decoded(
+        &self,
+        image: &RgbImage,
+        orientation_correction: crate::decode::OrientationCorrection,
+        max_faces: usize,
+    ) -> Result<AnalyzedImage, VisionError> {
+        let located = self.locate(image)?;
+        let faces = located
+            .iter()
+            .take(max_faces)
+            .map(|f| self.embed(image, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AnalyzedImage {
+            width: image.width,
+            height: image.height,
+            orientation_correction,
+            faces,
+            face_model_version: FACE_MODEL_VERSION.to_string(),
+        })
+    }
+
+    /// CompareFaces: the largest face of `source` against up to 100 largest faces of `target`.
+    pub fn compare_faces(
+        &self,
+        source: ImageInput<'_>,
+        target: ImageInput<'_>,
+        similarity_threshold: f32,
+    ) -> Result<CompareFacesOutput, VisionError> {
+        if !(0.0..=100.0).contains(&similarity_threshold) {
+            return Err(VisionError::InvalidParameter(format!(
+                "SimilarityThreshold must be between 0 and 100, got {similarity_threshold}"
+            )));
+        }
+        let src = self.analyze(source, 1)?;
+        let Some(probe) = src.faces.first() else {
+            return Err(VisionError::InvalidParameter(
+                "no face found in the source image".into(),
+            ));
+        };
+        let tgt = self.analyze(target, MAX_FACES)?;
+        let mut face_matches = Vec::new();
+        let mut unmatched_faces = Vec::new();
+        for face in tgt.faces {
+            let similarity = self.similarity(&probe.embedding, &face.embedding);
+            if similarity >= similarity_threshold {
+                face_matches.push(CompareFacesMatch {
+                    similarity,
+                    face: face.detail,
+                });
+            } else {
+                unmatched_faces.push(face.detail);
+            }
+        }
+        face_matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        Ok(CompareFacesOutput {
+            source_image_face: ComparedSourceImageFace {
+                bounding_box: probe.detail.bounding_box,
+                confidence: probe.detail.confidence,
+            },
+            face_matches,
+            unmatched_faces,
+            source_image_orientation_correction: src.orientation_correction,
+            target_image_orientation_correction: tgt.orientation_correction,
+        })
+    }
+}
