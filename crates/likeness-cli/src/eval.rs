@@ -8,36 +8,52 @@ use std::path::{Path, PathBuf};
 
 /// Rows of a TSV file with a header, as maps from column name to value.
 pub fn read_tsv(path: &Path) -> Result<Vec<BTreeMap<String, String>>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<String> = lines
-        .next()
-        .ok_or("empty file")?
-        .split('\t')
-        .map(|s| s.trim().to_string())
-        .collect();
-    Ok(lines
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split('\t').map(|s| s.trim().to_string()))
-                .collect()
-        })
-        .collect())
+    let header: Vec<String> = lines.next().ok_or("empty file")?.split('\t').map(|s| s.trim().to_string()).collect();
+    Ok(lines.map(|l| header.iter().cloned().zip(l.split('\t').map(|s| s.trim().to_string())).collect()).collect())
 }
 
-/// Largest-face vector of every image, `None` where no face was found. Runs on `threads` workers.
+/// Which face of an image a pairs file means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaceSelection {
+    /// Rekognition's rule: the largest visible face.
+    Largest,
+    /// LFW's convention: the subject is the centred face. Visible area weighted by closeness
+    /// to the image centre (1 at the centre, 0 at a corner).
+    Centered,
+}
+
+fn pick_face(engine: &FaceEngine, bytes: &[u8], selection: FaceSelection) -> Option<Vec<f32>> {
+    let img = likeness_vision::decode(ImageInput::Encoded(bytes)).ok()?.image;
+    let faces = engine.locate(&img).ok()?;
+    let (w, h) = (img.width as f32, img.height as f32);
+    let weight = |f: &likeness_vision::LocatedFace| {
+        let d = &f.detection;
+        let area = d.visible_area(w, h);
+        match selection {
+            FaceSelection::Largest => area,
+            FaceSelection::Centered => {
+                let (cx, cy) = ((d.x0 + d.x1) / 2.0 - w / 2.0, (d.y0 + d.y1) / 2.0 - h / 2.0);
+                let closeness = 1.0 - (cx.hypot(cy) / (w / 2.0).hypot(h / 2.0)).min(1.0);
+                area * closeness
+            }
+        }
+    };
+    let best = faces.iter().max_by(|a, b| weight(a).total_cmp(&weight(b)))?;
+    engine.embed(&img, best).ok().map(|f| f.embedding)
+}
+
+/// One face vector per image, `None` where no face was found. Runs on `threads` workers.
 pub fn embed_all(
     engine: &FaceEngine,
     root: &Path,
     paths: &[String],
     threads: usize,
+    selection: FaceSelection,
 ) -> Vec<Option<Vec<f32>>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Vec<f32>>>> =
-        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let results: Vec<std::sync::Mutex<Option<Vec<f32>>>> = paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| loop {
@@ -45,21 +61,14 @@ pub fn embed_all(
                 if i >= paths.len() {
                     break;
                 }
-                let v = std::fs::read(root.join(&paths[i]))
-                    .ok()
-                    .and_then(|bytes| engine.analyze(ImageInput::Encoded(&bytes), 1).ok())
-                    .and_then(|a| a.faces.into_iter().next())
-                    .map(|f| f.embedding);
+                let v = std::fs::read(root.join(&paths[i])).ok().and_then(|bytes| pick_face(engine, &bytes, selection));
                 if let Ok(mut slot) = results[i].lock() {
                     *slot = v;
                 }
             });
         }
     });
-    results
-        .into_iter()
-        .map(|m| m.into_inner().ok().flatten())
-        .collect()
+    results.into_iter().map(|m| m.into_inner().ok().flatten()).collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -80,11 +89,7 @@ pub struct EvalReport {
 
 /// Mann-Whitney AUC with ties counted half.
 pub fn auc(pos: &[f64], neg: &[f64]) -> f64 {
-    let mut all: Vec<(f64, bool)> = pos
-        .iter()
-        .map(|&s| (s, true))
-        .chain(neg.iter().map(|&s| (s, false)))
-        .collect();
+    let mut all: Vec<(f64, bool)> = pos.iter().map(|&s| (s, true)).chain(neg.iter().map(|&s| (s, false))).collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum = 0.0;
     let mut i = 0;
@@ -136,28 +141,21 @@ pub fn eval_pairs(
     pairs_file: &Path,
     root: Option<&Path>,
     threads: usize,
+    selection: FaceSelection,
 ) -> Result<EvalReport, String> {
     let rows = read_tsv(pairs_file)?;
-    let root: PathBuf = root
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| pairs_file.parent().unwrap_or(Path::new(".")).to_path_buf());
-    let col = |r: &BTreeMap<String, String>, k: &str| {
-        r.get(k)
-            .cloned()
-            .ok_or(format!("pairs file lacks column {k}"))
-    };
+    let root: PathBuf =
+        root.map(Path::to_path_buf).unwrap_or_else(|| pairs_file.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let col = |r: &BTreeMap<String, String>, k: &str| r.get(k).cloned().ok_or(format!("pairs file lacks column {k}"));
     let mut paths = BTreeSet::new();
     for r in &rows {
         paths.insert(col(r, "path_a")?);
         paths.insert(col(r, "path_b")?);
     }
     let paths: Vec<String> = paths.into_iter().collect();
-    let vectors = embed_all(engine, &root, &paths, threads);
-    let index: BTreeMap<&str, Option<&Vec<f32>>> = paths
-        .iter()
-        .map(String::as_str)
-        .zip(vectors.iter().map(Option::as_ref))
-        .collect();
+    let vectors = embed_all(engine, &root, &paths, threads, selection);
+    let index: BTreeMap<&str, Option<&Vec<f32>>> =
+        paths.iter().map(String::as_str).zip(vectors.iter().map(Option::as_ref)).collect();
     let undetected = vectors.iter().filter(|v| v.is_none()).count();
     let mut pos = Vec::new();
     let mut neg = Vec::new();
@@ -168,9 +166,7 @@ pub fn eval_pairs(
         let b = index.get(col(r, "path_b")?.as_str()).copied().flatten();
         // Undetected: the answer is wrong whichever way it should have gone.
         let score = match (a, b) {
-            (Some(a), Some(b)) => {
-                engine.calibration().similarity(cosine(a, b)) as f64 + cosine(a, b) as f64 * 1e-6
-            }
+            (Some(a), Some(b)) => engine.calibration().similarity(cosine(a, b)) as f64 + cosine(a, b) as f64 * 1e-6,
             _ if same => -1.0,
             _ => 101.0,
         };
@@ -212,11 +208,7 @@ fn kfold(rows: &[(String, f64, bool)]) -> f64 {
         let acc = |set: &[&(String, f64, bool)], t: f64| {
             set.iter().filter(|r| (r.1 >= t) == r.2).count() as f64 / set.len().max(1) as f64
         };
-        let t = cands
-            .iter()
-            .copied()
-            .max_by(|&a, &b| acc(&train, a).total_cmp(&acc(&train, b)))
-            .unwrap_or(0.0);
+        let t = cands.iter().copied().max_by(|&a, &b| acc(&train, a).total_cmp(&acc(&train, b))).unwrap_or(0.0);
         accs.push(acc(&test, t));
     }
     accs.iter().sum::<f64>() / accs.len().max(1) as f64
@@ -229,17 +221,14 @@ pub fn calibrate(
     manifest: &Path,
     root: Option<&Path>,
     threads: usize,
+    selection: FaceSelection,
 ) -> Result<serde_json::Value, String> {
     let rows = read_tsv(manifest)?;
-    let root: PathBuf = root
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| manifest.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let root: PathBuf =
+        root.map(Path::to_path_buf).unwrap_or_else(|| manifest.parent().unwrap_or(Path::new(".")).to_path_buf());
     let paths: Vec<String> = rows.iter().filter_map(|r| r.get("path").cloned()).collect();
-    let ids: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.get("identity").cloned())
-        .collect();
-    let vectors = embed_all(engine, &root, &paths, threads);
+    let ids: Vec<String> = rows.iter().filter_map(|r| r.get("identity").cloned()).collect();
+    let vectors = embed_all(engine, &root, &paths, threads, selection);
     let mut negatives = Vec::new();
     let mut positives = Vec::new();
     for i in 0..vectors.len() {

@@ -48,6 +48,9 @@ enum Command {
         json: bool,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Which face of each image the pairs mean.
+        #[arg(long, value_enum, default_value_t = eval::FaceSelection::Centered)]
+        face: eval::FaceSelection,
         /// Override the alignment template's zoom (tuning only; changes the vector space).
         #[arg(long, hide = true)]
         align_zoom: Option<f32>,
@@ -62,6 +65,8 @@ enum Command {
         root: Option<PathBuf>,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        #[arg(long, value_enum, default_value_t = eval::FaceSelection::Centered)]
+        face: eval::FaceSelection,
     },
     /// Time detect + align + embed on one image, single thread; prints JSON.
     Bench {
@@ -81,25 +86,13 @@ struct Failure {
 
 impl From<VisionError> for Failure {
     fn from(e: VisionError) -> Self {
-        let code = if matches!(e, VisionError::Model(_)) {
-            3
-        } else {
-            1
-        };
-        Failure {
-            name: e.exception_name().into(),
-            message: e.message().into(),
-            code,
-        }
+        let code = if matches!(e, VisionError::Model(_)) { 3 } else { 1 };
+        Failure { name: e.exception_name().into(), message: e.message().into(), code }
     }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        name: "InvalidParameterException".into(),
-        message: message.into(),
-        code: 2,
-    }
+    Failure { name: "InvalidParameterException".into(), message: message.into(), code: 2 }
 }
 
 fn read_image(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -131,34 +124,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let bytes = read_image(&image)?;
             print_json(&engine()?.detect_faces(ImageInput::Encoded(&bytes))?)
         }
-        Command::CompareFaces {
-            source_image,
-            target_image,
-            similarity_threshold,
-        } => {
+        Command::CompareFaces { source_image, target_image, similarity_threshold } => {
             let (a, b) = (read_image(&source_image)?, read_image(&target_image)?);
-            let out = engine()?.compare_faces(
-                ImageInput::Encoded(&a),
-                ImageInput::Encoded(&b),
-                similarity_threshold,
-            )?;
+            let out =
+                engine()?.compare_faces(ImageInput::Encoded(&a), ImageInput::Encoded(&b), similarity_threshold)?;
             print_json(&out)
         }
-        Command::Eval {
-            pairs,
-            root,
-            json,
-            threads,
-            align_zoom,
-            align_shift,
-        } => {
+        Command::Eval { pairs, root, json, threads, face, align_zoom, align_shift } => {
             let mut engine = engine()?;
             let mut template = engine.embedder_mut().template();
             template.zoom = align_zoom.unwrap_or(template.zoom);
             template.shift_y = align_shift.unwrap_or(template.shift_y);
             engine.embedder_mut().set_template(template);
-            let report =
-                eval::eval_pairs(&engine, &pairs, root.as_deref(), threads).map_err(usage)?;
+            let report = eval::eval_pairs(&engine, &pairs, root.as_deref(), threads, face).map_err(usage)?;
             if json {
                 print_json(&report)
             } else {
@@ -170,27 +148,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     report.balanced_accuracy * 100.0,
                     report.threshold
                 );
-                println!(
-                    "TAR at FAR 1e-2        {:.2}%",
-                    report.tar_at_far_1e_2 * 100.0
-                );
-                println!(
-                    "TAR at FAR 1e-3        {:.2}%",
-                    report.tar_at_far_1e_3 * 100.0
-                );
+                println!("TAR at FAR 1e-2        {:.2}%", report.tar_at_far_1e_2 * 100.0);
+                println!("TAR at FAR 1e-3        {:.2}%", report.tar_at_far_1e_3 * 100.0);
                 if let Some(k) = report.kfold_accuracy {
                     println!("k-fold accuracy        {:.2}%", k * 100.0);
                 }
                 Ok(())
             }
         }
-        Command::Calibrate {
-            manifest,
-            root,
-            threads,
-        } => print_json(
-            &eval::calibrate(&engine()?, &manifest, root.as_deref(), threads).map_err(usage)?,
-        ),
+        Command::Calibrate { manifest, root, threads, face } => {
+            print_json(&eval::calibrate(&engine()?, &manifest, root.as_deref(), threads, face).map_err(usage)?)
+        }
         Command::Bench { image, iterations } => {
             let bytes = read_image(&image)?;
             let t0 = Instant::now();
@@ -201,8 +169,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let mut faces = 0;
             for _ in 0..iterations.max(1) + 2 {
                 let t = Instant::now();
-                let out =
-                    engine.analyze_decoded(&decoded.image, decoded.orientation_correction, 1)?;
+                let out = engine.analyze_decoded(&decoded.image, decoded.orientation_correction, 1)?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
                 faces = out.faces.len();
             }

@@ -1,1 +1,34 @@
+//! # likeness-collections
+//!
+//! Rekognition's face collections as a pure Rust library: collections of faces and users,
+//! exact similarity search, and replication-ready storage. It knows nothing of JavaScript or
+//! HTTP, reads no clock and spawns no thread, and builds for `wasm32-unknown-unknown`.
+//!
+//! - [`service::Collections`]: every operation (CreateCollection ... SearchUsersByImage),
+//!   with Rekognition's parameters, defaults, limits and exceptions ([`error`]).
+//! - [`state`]: each collection is a CRDT of HLC-stamped operations ([`hlc`]); replicas
+//!   merge to the same state in any order and exchange only deltas.
+//! - [`codec`]: the versioned, checksummed binary format of snapshots and deltas.
+//! - [`store`]: the persistence trait, with in-memory and directory implementations.
+//! - [`search`]: the contiguous vector index with SIMD dot products and an exact int8 scan.
 
+pub mod api;
+pub mod codec;
+pub mod error;
+pub mod hlc;
+pub mod ids;
+pub mod paging;
+pub mod search;
+pub mod service;
+pub mod state;
+pub mod store;
+
+pub use api::*;
+pub use error::{CollectionError, Result};
+#[cfg(not(target_arch = "wasm32"))]
+pub use hlc::SystemClock;
+pub use hlc::{Clock, Hlc, ManualClock, ReplicaId, VersionVector};
+pub use service::{Collections, VectorSpace};
+#[cfg(not(target_arch = "wasm32"))]
+pub use store::DirStore;
+pub use store::{block_on, MemoryStore, PersistedCollection, Store};

@@ -9,12 +9,8 @@ use crate::warp::{warp_rgb, Affine};
 /// template know: eye (viewer's left), eye (viewer's right), nose tip, mouth centre. These are
 /// the ArcFace 5-point template's points, with the mouth centre taken as the mean of its two
 /// mouth corners (BlazeFace has no mouth corners).
-pub const TEMPLATE_112: [(f32, f32); 4] = [
-    (38.2946, 51.6963),
-    (73.5318, 51.5014),
-    (56.0252, 71.7366),
-    (56.1396, 92.2848),
-];
+pub const TEMPLATE_112: [(f32, f32); 4] =
+    [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (56.1396, 92.2848)];
 
 /// Where the template sits in the embedder's input square.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,12 +28,7 @@ impl AlignmentTemplate {
     pub fn points(&self) -> [(f32, f32); 4] {
         let s = self.size as f32 / 112.0 * self.zoom;
         let half = self.size as f32 / 2.0;
-        TEMPLATE_112.map(|(x, y)| {
-            (
-                half + (x - 56.0) * s,
-                half + (y - 56.0) * s + self.shift_y * self.size as f32,
-            )
-        })
+        TEMPLATE_112.map(|(x, y)| (half + (x - 56.0) * s, half + (y - 56.0) * s + self.shift_y * self.size as f32))
     }
 }
 
@@ -59,20 +50,9 @@ pub(crate) fn similarity(from: &[(f32, f32)], to: &[(f32, f32)]) -> Affine {
         num_b += px * qy - py * qx;
         den += px * px + py * py;
     }
-    let (a, b) = if den > 0.0 {
-        (num_a / den, num_b / den)
-    } else {
-        (1.0, 0.0)
-    };
+    let (a, b) = if den > 0.0 { (num_a / den, num_b / den) } else { (1.0, 0.0) };
     // to = [a -b; b a] * from + t
-    Affine {
-        a,
-        b: -b,
-        c: tx - (a * fx - b * fy),
-        d: b,
-        e: a,
-        f: ty - (b * fx + a * fy),
-    }
+    Affine { a, b: -b, c: tx - (a * fx - b * fy), d: b, e: a, f: ty - (b * fx + a * fy) }
 }
 
 /// Warp the face into the template square; returns interleaved RGB in 0..255.
@@ -94,12 +74,7 @@ mod tests {
         let (s, t) = (2.0f32, 0.5f32);
         let to: Vec<(f32, f32)> = from
             .iter()
-            .map(|&(x, y)| {
-                (
-                    s * (t.cos() * x - t.sin() * y) + 7.0,
-                    s * (t.sin() * x + t.cos() * y) - 3.0,
-                )
-            })
+            .map(|&(x, y)| (s * (t.cos() * x - t.sin() * y) + 7.0, s * (t.sin() * x + t.cos() * y) - 3.0))
             .collect();
         let m = similarity(&from, &to);
         for (p, q) in from.iter().zip(&to) {

@@ -16,13 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 /// (similarity, false accept rate) targets the fit places knots at.
-pub const FAR_TARGETS: [(f32, f64); 5] = [
-    (50.0, 1e-1),
-    (70.0, 1e-2),
-    (80.0, 1e-3),
-    (90.0, 1e-4),
-    (95.0, 1e-5),
-];
+pub const FAR_TARGETS: [(f32, f64); 5] = [(50.0, 1e-1), (70.0, 1e-2), (80.0, 1e-3), (90.0, 1e-4), (95.0, 1e-5)];
 
 /// Fitted knots (cosine, similarity) for `likeness-faceres-1`; regenerate with `likeness calibrate`.
 pub const DEFAULT_KNOTS: [(f32, f32); 9] = [
@@ -46,9 +40,7 @@ pub struct Calibration {
 
 impl Default for Calibration {
     fn default() -> Self {
-        Calibration {
-            knots: DEFAULT_KNOTS.to_vec(),
-        }
+        Calibration { knots: DEFAULT_KNOTS.to_vec() }
     }
 }
 
@@ -96,10 +88,7 @@ impl Calibration {
         for &(sim, far) in FAR_TARGETS.iter() {
             let rank = ((negatives.len() as f64) * far).floor() as usize;
             if rank == 0 {
-                return Err(format!(
-                    "{} negatives cannot measure a false accept rate of {far}",
-                    negatives.len()
-                ));
+                return Err(format!("{} negatives cannot measure a false accept rate of {far}", negatives.len()));
             }
             let cos = negatives[rank.min(negatives.len()) - 1];
             let prev = knots.last().map(|k| k.0).unwrap_or(-1.0);
@@ -143,9 +132,6 @@ mod tests {
         let at80 = c.cosine_at(80.0);
         let far = negatives.iter().filter(|&&x| x >= at80).count() as f64 / negatives.len() as f64;
         assert!((far - 1e-3).abs() < 2e-4, "{far}");
-        assert!(c
-            .knots
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        assert!(c.knots.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
     }
 }

@@ -23,11 +23,7 @@ pub enum ImageInput<'a> {
     /// Encoded JPEG, PNG, WebP, GIF (first frame) or BMP bytes.
     Encoded(&'a [u8]),
     /// Raw RGBA pixels, row-major, 4 bytes a pixel, as a browser canvas `ImageData` holds them.
-    Rgba {
-        width: u32,
-        height: u32,
-        pixels: &'a [u8],
-    },
+    Rgba { width: u32, height: u32, pixels: &'a [u8] },
 }
 
 /// The rotation applied to bring the image upright, from its EXIF orientation tag.
@@ -81,11 +77,7 @@ fn check_dimensions(width: u32, height: u32) -> Result<(), VisionError> {
 pub fn decode(input: ImageInput<'_>) -> Result<DecodedImage, VisionError> {
     match input {
         ImageInput::Encoded(bytes) => decode_encoded(bytes),
-        ImageInput::Rgba {
-            width,
-            height,
-            pixels,
-        } => {
+        ImageInput::Rgba { width, height, pixels } => {
             check_dimensions(width, height)?;
             let expected = width as usize * height as usize * 4;
             if pixels.len() != expected {
@@ -94,16 +86,9 @@ pub fn decode(input: ImageInput<'_>) -> Result<DecodedImage, VisionError> {
                     pixels.len()
                 )));
             }
-            let rgb = pixels
-                .chunks_exact(4)
-                .flat_map(|p| [p[0], p[1], p[2]])
-                .collect();
+            let rgb = pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
             Ok(DecodedImage {
-                image: RgbImage {
-                    width,
-                    height,
-                    pixels: rgb,
-                },
+                image: RgbImage { width, height, pixels: rgb },
                 orientation_correction: OrientationCorrection::Rotate0,
             })
         }
@@ -128,21 +113,15 @@ fn decode_encoded(bytes: &[u8]) -> Result<DecodedImage, VisionError> {
             "unrecognised image format; expected JPEG, PNG, WebP, GIF or BMP".into(),
         ));
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| VisionError::InvalidImageFormat(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(|e| VisionError::InvalidImageFormat(e.to_string()))?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height)?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 8);
-    decoder
-        .set_limits(limits)
-        .map_err(|e| VisionError::ImageTooLarge(e.to_string()))?;
+    decoder.set_limits(limits).map_err(|e| VisionError::ImageTooLarge(e.to_string()))?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
         image::ImageError::Limits(l) => VisionError::ImageTooLarge(l.to_string()),
         other => VisionError::InvalidImageFormat(other.to_string()),
@@ -158,12 +137,5 @@ fn decode_encoded(bytes: &[u8]) -> Result<DecodedImage, VisionError> {
     let rgb = img.into_rgb8();
     let (width, height) = rgb.dimensions();
     check_dimensions(width, height)?;
-    Ok(DecodedImage {
-        image: RgbImage {
-            width,
-            height,
-            pixels: rgb.into_raw(),
-        },
-        orientation_correction,
-    })
+    Ok(DecodedImage { image: RgbImage { width, height, pixels: rgb.into_raw() }, orientation_correction })
 }

@@ -40,6 +40,13 @@ impl Detection {
     pub fn area(&self) -> f32 {
         self.width().max(0.0) * self.height().max(0.0)
     }
+    /// Area of the part of the box inside a `width x height` image: a face cut by the
+    /// border counts only for what is visible when ranking faces by size.
+    pub fn visible_area(&self, width: f32, height: f32) -> f32 {
+        let w = (self.x1.min(width) - self.x0.max(0.0)).max(0.0);
+        let h = (self.y1.min(height) - self.y0.max(0.0)).max(0.0);
+        w * h
+    }
     fn intersection(&self, o: &Detection) -> f32 {
         let w = (self.x1.min(o.x1) - self.x0.max(o.x0)).max(0.0);
         let h = (self.y1.min(o.y1) - self.y0.max(o.y0)).max(0.0);
@@ -78,11 +85,7 @@ pub struct DetectorOptions {
 
 impl Default for DetectorOptions {
     fn default() -> Self {
-        DetectorOptions {
-            min_score: 0.5,
-            merge_iou: 0.3,
-            tile_side: 640.0,
-        }
+        DetectorOptions { min_score: 0.5, merge_iou: 0.3, tile_side: 640.0 }
     }
 }
 
@@ -100,10 +103,7 @@ fn anchors(size: usize, layers: &[(usize, usize)]) -> Vec<(f32, f32)> {
         for y in 0..grid {
             for x in 0..grid {
                 for _ in 0..per_cell {
-                    out.push((
-                        (x as f32 + 0.5) / grid as f32,
-                        (y as f32 + 0.5) / grid as f32,
-                    ));
+                    out.push(((x as f32 + 0.5) / grid as f32, (y as f32 + 0.5) / grid as f32));
                 }
             }
         }
@@ -111,11 +111,7 @@ fn anchors(size: usize, layers: &[(usize, usize)]) -> Vec<(f32, f32)> {
     out
 }
 
-pub(crate) fn load_plan(
-    bytes: &[u8],
-    shape: &[usize],
-    name: &str,
-) -> Result<Arc<TypedRunnableModel>, VisionError> {
+pub(crate) fn load_plan(bytes: &[u8], shape: &[usize], name: &str) -> Result<Arc<TypedRunnableModel>, VisionError> {
     let model = tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(|e| model_error(name, e))?
@@ -127,18 +123,10 @@ pub(crate) fn load_plan(
 }
 
 impl BlazeFace {
-    fn load(
-        bytes: &[u8],
-        size: usize,
-        layers: &[(usize, usize)],
-        name: &str,
-    ) -> Result<Self, VisionError> {
+    fn load(bytes: &[u8], size: usize, layers: &[(usize, usize)], name: &str) -> Result<Self, VisionError> {
         let plan = load_plan(bytes, &[1, size, size, 3], name)?;
         let anchors = anchors(size, layers);
-        let out = plan
-            .model()
-            .output_fact(0)
-            .map_err(|e| model_error(name, e))?;
+        let out = plan.model().output_fact(0).map_err(|e| model_error(name, e))?;
         let rows = out.shape.as_concrete().map(|s| s[1]);
         if rows != Some(anchors.len()) {
             return Err(VisionError::Model(format!(
@@ -147,11 +135,7 @@ impl BlazeFace {
                 out.shape
             )));
         }
-        Ok(BlazeFace {
-            plan,
-            size,
-            anchors,
-        })
+        Ok(BlazeFace { plan, size, anchors })
     }
 
     /// Run on one square view; `view` maps network input pixels to source pixels.
@@ -166,18 +150,11 @@ impl BlazeFace {
         for v in pixels.iter_mut() {
             *v = *v / 127.5 - 1.0;
         }
-        let input = Tensor::from_shape(&[1, self.size, self.size, 3], &pixels)
-            .map_err(|e| model_error("detector input", e))?;
-        let result = self
-            .plan
-            .run(tvec!(input.into()))
-            .map_err(|e| model_error("detector", e))?;
-        let raw = result[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| model_error("detector output", e))?;
-        let raw = raw
-            .as_slice()
-            .ok_or_else(|| VisionError::Model("detector output not contiguous".into()))?;
+        let input =
+            Tensor::from_shape(&[1, self.size, self.size, 3], &pixels).map_err(|e| model_error("detector input", e))?;
+        let result = self.plan.run(tvec!(input.into())).map_err(|e| model_error("detector", e))?;
+        let raw = result[0].to_plain_array_view::<f32>().map_err(|e| model_error("detector output", e))?;
+        let raw = raw.as_slice().ok_or_else(|| VisionError::Model("detector output not contiguous".into()))?;
         let size = self.size as f32;
         // Logit threshold equivalent to min_score, to skip the sigmoid for most anchors.
         let logit_min = (min_score / (1.0 - min_score)).ln();
@@ -200,14 +177,7 @@ impl BlazeFace {
             for (k, kp) in keypoints.iter_mut().enumerate() {
                 *kp = view.apply(r[5 + 2 * k] + ax * size, r[6 + 2 * k] + ay * size);
             }
-            out.push(Detection {
-                score,
-                x0,
-                y0,
-                x1,
-                y1,
-                keypoints,
-            });
+            out.push(Detection { score, x0, y0, x1, y1, keypoints });
         }
         Ok(())
     }
@@ -248,24 +218,9 @@ impl Detector {
         };
         let mut found = Vec::new();
         // Whole image, letterboxed, both models; then with a wide margin for face-filling crops.
-        self.full.detect(
-            img,
-            &square(&self.full, side, w / 2.0, h / 2.0),
-            min_score,
-            &mut found,
-        )?;
-        self.short.detect(
-            img,
-            &square(&self.short, side, w / 2.0, h / 2.0),
-            min_score,
-            &mut found,
-        )?;
-        self.short.detect(
-            img,
-            &square(&self.short, side * 1.6, w / 2.0, h / 2.0),
-            min_score,
-            &mut found,
-        )?;
+        self.full.detect(img, &square(&self.full, side, w / 2.0, h / 2.0), min_score, &mut found)?;
+        self.short.detect(img, &square(&self.short, side, w / 2.0, h / 2.0), min_score, &mut found)?;
+        self.short.detect(img, &square(&self.short, side * 1.6, w / 2.0, h / 2.0), min_score, &mut found)?;
         // Overlapping tiles for small faces in large images.
         let tile = self.options.tile_side.max(side / 5.0);
         if side > tile * 1.25 {
@@ -287,9 +242,7 @@ fn tile_starts(len: f32, tile: f32) -> Vec<f32> {
     }
     let stride = tile * 0.75;
     let n = ((len - tile) / stride).ceil() as usize + 1;
-    (0..n)
-        .map(|i| i as f32 * (len - tile) / (n - 1) as f32)
-        .collect()
+    (0..n).map(|i| i as f32 * (len - tile) / (n - 1) as f32).collect()
 }
 
 /// Merge detections of the same face: each cluster (IoU >= `iou`) becomes its score-weighted
@@ -309,14 +262,8 @@ pub(crate) fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection>
             continue;
         }
         let mut total = 0.0f32;
-        let mut acc = Detection {
-            score: head.score,
-            x0: 0.0,
-            y0: 0.0,
-            x1: 0.0,
-            y1: 0.0,
-            keypoints: [(0.0, 0.0); KEYPOINTS],
-        };
+        let mut acc =
+            Detection { score: head.score, x0: 0.0, y0: 0.0, x1: 0.0, y1: 0.0, keypoints: [(0.0, 0.0); KEYPOINTS] };
         for j in i..dets.len() {
             if used[j] || dets[j].iou(head) < iou {
                 continue;
@@ -353,14 +300,7 @@ mod tests {
     use super::*;
 
     fn det(score: f32, x0: f32, y0: f32, side: f32) -> Detection {
-        Detection {
-            score,
-            x0,
-            y0,
-            x1: x0 + side,
-            y1: y0 + side,
-            keypoints: [(x0, y0); KEYPOINTS],
-        }
+        Detection { score, x0, y0, x1: x0 + side, y1: y0 + side, keypoints: [(x0, y0); KEYPOINTS] }
     }
 
     #[test]
@@ -371,28 +311,16 @@ mod tests {
 
     #[test]
     fn nms_merges_overlaps_and_keeps_separate_faces() {
-        let merged = weighted_nms(
-            vec![
-                det(0.9, 0.0, 0.0, 10.0),
-                det(0.6, 1.0, 1.0, 10.0),
-                det(0.8, 50.0, 50.0, 10.0),
-            ],
-            0.3,
-        );
+        let merged =
+            weighted_nms(vec![det(0.9, 0.0, 0.0, 10.0), det(0.6, 1.0, 1.0, 10.0), det(0.8, 50.0, 50.0, 10.0)], 0.3);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].score, 0.9);
-        assert!(
-            merged[0].x0 > 0.0 && merged[0].x0 < 1.0,
-            "weighted average lies between"
-        );
+        assert!(merged[0].x0 > 0.0 && merged[0].x0 < 1.0, "weighted average lies between");
     }
 
     #[test]
     fn nms_drops_partial_box_inside_kept_face() {
-        let merged = weighted_nms(
-            vec![det(0.9, 0.0, 0.0, 100.0), det(0.7, 60.0, 60.0, 30.0)],
-            0.3,
-        );
+        let merged = weighted_nms(vec![det(0.9, 0.0, 0.0, 100.0), det(0.7, 60.0, 60.0, 30.0)], 0.3);
         assert_eq!(merged.len(), 1);
     }
 

@@ -16,11 +16,7 @@ const BGR_MEANS: [f32; 3] = [103.939, 116.779, 123.68];
 pub const FACE_MODEL_VERSION: &str = "likeness-faceres-1";
 
 /// Where faces are placed in faceres' 224 px input (tuned on lfw-dev, see tools/README.md).
-pub const FACERES_TEMPLATE: AlignmentTemplate = AlignmentTemplate {
-    size: 224,
-    zoom: 1.0,
-    shift_y: -0.05,
-};
+pub const FACERES_TEMPLATE: AlignmentTemplate = AlignmentTemplate { size: 224, zoom: 0.93, shift_y: -0.04 };
 
 pub struct Embedder {
     plan: Arc<TypedRunnableModel>,
@@ -32,20 +28,13 @@ impl Embedder {
     pub fn load(onnx: &[u8]) -> Result<Self, VisionError> {
         let t = FACERES_TEMPLATE;
         let plan = load_plan(onnx, &[1, t.size, t.size, 3], "faceres")?;
-        let out = plan
-            .model()
-            .output_fact(0)
-            .map_err(|e| model_error("faceres", e))?;
+        let out = plan.model().output_fact(0).map_err(|e| model_error("faceres", e))?;
         let dimension = out
             .shape
             .as_concrete()
             .and_then(|s| s.last().copied())
             .ok_or_else(|| VisionError::Model("faceres output has no concrete shape".into()))?;
-        Ok(Embedder {
-            plan,
-            template: t,
-            dimension,
-        })
+        Ok(Embedder { plan, template: t, dimension })
     }
 
     pub fn dimension(&self) -> usize {
@@ -60,7 +49,9 @@ impl Embedder {
         self.template = template;
     }
 
-    /// The L2-normalised vector of one detected face.
+    /// The L2-normalised vector of one detected face: the mean of the aligned crop's and its
+    /// mirror image's descriptors (flip-averaging lifted TAR at FAR 1e-3 on lfw-dev from
+    /// 91.4% to 93.6% and balanced accuracy from 98.7% to 99.1%; see tools/README.md).
     pub fn embed(&self, img: &RgbImage, det: &Detection) -> Result<Vec<f32>, VisionError> {
         let mut pixels = align(img, det, &self.template);
         for px in pixels.chunks_exact_mut(3) {
@@ -70,18 +61,24 @@ impl Embedder {
             px[2] = r - BGR_MEANS[2];
         }
         let size = self.template.size;
-        let input = Tensor::from_shape(&[1, size, size, 3], &pixels)
-            .map_err(|e| model_error("faceres input", e))?;
-        let out = self
-            .plan
-            .run(tvec!(input.into()))
-            .map_err(|e| model_error("faceres", e))?;
-        let view = out[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| model_error("faceres output", e))?;
-        let mut v: Vec<f32> = view.iter().copied().collect();
+        let mirrored: Vec<f32> = pixels
+            .chunks_exact(size * 3)
+            .flat_map(|row| row.chunks_exact(3).rev().flat_map(|p| [p[0], p[1], p[2]]))
+            .collect();
+        let mut v = self.descriptor(&pixels)?;
+        for (acc, x) in v.iter_mut().zip(self.descriptor(&mirrored)?) {
+            *acc += x;
+        }
         normalize(&mut v);
         Ok(v)
+    }
+
+    fn descriptor(&self, bgr: &[f32]) -> Result<Vec<f32>, VisionError> {
+        let size = self.template.size;
+        let input = Tensor::from_shape(&[1, size, size, 3], bgr).map_err(|e| model_error("faceres input", e))?;
+        let out = self.plan.run(tvec!(input.into())).map_err(|e| model_error("faceres", e))?;
+        let view = out[0].to_plain_array_view::<f32>().map_err(|e| model_error("faceres output", e))?;
+        Ok(view.iter().copied().collect())
     }
 }
 

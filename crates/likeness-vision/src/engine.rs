@@ -92,18 +92,13 @@ impl FaceEngine {
         self.calibration.similarity(cosine(a, b))
     }
 
-    /// The largest `MAX_FACES` faces of a decoded image, largest first.
+    /// The largest `MAX_FACES` faces of a decoded image, largest visible area first.
     pub fn locate(&self, img: &RgbImage) -> Result<Vec<LocatedFace>, VisionError> {
         let mut dets = self.detector.detect(img)?;
-        dets.sort_by(|a, b| b.area().total_cmp(&a.area()));
+        let (w, h) = (img.width as f32, img.height as f32);
+        dets.sort_by(|a, b| b.visible_area(w, h).total_cmp(&a.visible_area(w, h)));
         dets.truncate(MAX_FACES);
-        Ok(dets
-            .into_iter()
-            .map(|d| LocatedFace {
-                detail: self.describe(img, &d),
-                detection: d,
-            })
-            .collect())
+        Ok(dets.into_iter().map(|d| LocatedFace { detail: self.describe(img, &d), detection: d }).collect())
     }
 
     fn describe(&self, img: &RgbImage, d: &Detection) -> FaceDetail {
@@ -117,20 +112,11 @@ impl FaceEngine {
             LandmarkType::EarRight,
         ];
         FaceDetail {
-            bounding_box: BoundingBox {
-                width: d.width() / w,
-                height: d.height() / h,
-                left: d.x0 / w,
-                top: d.y0 / h,
-            },
+            bounding_box: BoundingBox { width: d.width() / w, height: d.height() / h, left: d.x0 / w, top: d.y0 / h },
             landmarks: kinds
                 .iter()
                 .zip(d.keypoints.iter())
-                .map(|(&kind, &(x, y))| Landmark {
-                    kind,
-                    x: x / w,
-                    y: y / h,
-                })
+                .map(|(&kind, &(x, y))| Landmark { kind, x: x / w, y: y / h })
                 .collect(),
             pose: pose(d),
             quality: image_quality(img, d),
@@ -149,27 +135,14 @@ impl FaceEngine {
 
     /// DetectFaces.
     pub fn detect_faces(&self, input: ImageInput<'_>) -> Result<DetectFacesOutput, VisionError> {
-        let DecodedImage {
-            image,
-            orientation_correction,
-        } = decode(input)?;
+        let DecodedImage { image, orientation_correction } = decode(input)?;
         let faces = self.locate(&image)?;
-        Ok(DetectFacesOutput {
-            face_details: faces.into_iter().map(|f| f.detail).collect(),
-            orientation_correction,
-        })
+        Ok(DetectFacesOutput { face_details: faces.into_iter().map(|f| f.detail).collect(), orientation_correction })
     }
 
     /// Decode, detect, and embed the `max_faces` largest faces (largest first).
-    pub fn analyze(
-        &self,
-        input: ImageInput<'_>,
-        max_faces: usize,
-    ) -> Result<AnalyzedImage, VisionError> {
-        let DecodedImage {
-            image,
-            orientation_correction,
-        } = decode(input)?;
+    pub fn analyze(&self, input: ImageInput<'_>, max_faces: usize) -> Result<AnalyzedImage, VisionError> {
+        let DecodedImage { image, orientation_correction } = decode(input)?;
         self.analyze_decoded(&image, orientation_correction, max_faces)
     }
 
@@ -180,11 +153,7 @@ impl FaceEngine {
         max_faces: usize,
     ) -> Result<AnalyzedImage, VisionError> {
         let located = self.locate(image)?;
-        let faces = located
-            .iter()
-            .take(max_faces)
-            .map(|f| self.embed(image, f))
-            .collect::<Result<Vec<_>, _>>()?;
+        let faces = located.iter().take(max_faces).map(|f| self.embed(image, f)).collect::<Result<Vec<_>, _>>()?;
         Ok(AnalyzedImage {
             width: image.width,
             height: image.height,
@@ -208,9 +177,7 @@ impl FaceEngine {
         }
         let src = self.analyze(source, 1)?;
         let Some(probe) = src.faces.first() else {
-            return Err(VisionError::InvalidParameter(
-                "no face found in the source image".into(),
-            ));
+            return Err(VisionError::InvalidParameter("no face found in the source image".into()));
         };
         let tgt = self.analyze(target, MAX_FACES)?;
         let mut face_matches = Vec::new();
@@ -218,10 +185,7 @@ impl FaceEngine {
         for face in tgt.faces {
             let similarity = self.similarity(&probe.embedding, &face.embedding);
             if similarity >= similarity_threshold {
-                face_matches.push(CompareFacesMatch {
-                    similarity,
-                    face: face.detail,
-                });
+                face_matches.push(CompareFacesMatch { similarity, face: face.detail });
             } else {
                 unmatched_faces.push(face.detail);
             }

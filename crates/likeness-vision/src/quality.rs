@@ -8,11 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Tight 64 px crop in which brightness and sharpness are measured, so both are
 /// independent of how large the face is in the photo.
-const QUALITY_TEMPLATE: AlignmentTemplate = AlignmentTemplate {
-    size: 64,
-    zoom: 1.0,
-    shift_y: 0.0,
-};
+const QUALITY_TEMPLATE: AlignmentTemplate = AlignmentTemplate { size: 64, zoom: 1.0, shift_y: 0.0 };
 
 /// Laplacian variance at which sharpness reads 63 (1 - 1/e); a crisp face crop scores
 /// about 150-400, a visibly blurred one under 30.
@@ -22,31 +18,21 @@ const SHARPNESS_SCALE: f32 = 120.0;
 pub(crate) fn image_quality(img: &RgbImage, det: &Detection) -> ImageQuality {
     let crop = align(img, det, &QUALITY_TEMPLATE);
     let n = QUALITY_TEMPLATE.size;
-    let gray: Vec<f32> = crop
-        .chunks_exact(3)
-        .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
-        .collect();
+    let gray: Vec<f32> = crop.chunks_exact(3).map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]).collect();
     let brightness = gray.iter().sum::<f32>() / gray.len() as f32 / 255.0 * 100.0;
     let mut lap = Vec::with_capacity((n - 2) * (n - 2));
     for y in 1..n - 1 {
         for x in 1..n - 1 {
             let c = gray[y * n + x];
             lap.push(
-                gray[y * n + x - 1]
-                    + gray[y * n + x + 1]
-                    + gray[(y - 1) * n + x]
-                    + gray[(y + 1) * n + x]
-                    - 4.0 * c,
+                gray[y * n + x - 1] + gray[y * n + x + 1] + gray[(y - 1) * n + x] + gray[(y + 1) * n + x] - 4.0 * c,
             );
         }
     }
     let mean = lap.iter().sum::<f32>() / lap.len() as f32;
     let var = lap.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / lap.len() as f32;
     let sharpness = 100.0 * (1.0 - (-var / SHARPNESS_SCALE).exp());
-    ImageQuality {
-        brightness,
-        sharpness,
-    }
+    ImageQuality { brightness, sharpness }
 }
 
 /// Head pose in degrees from the six keypoints.
@@ -61,14 +47,7 @@ pub(crate) fn pose(det: &Detection) -> Pose {
     let roll = (er.1 - el.1).atan2(er.0 - el.0);
     let (c, s) = (roll.cos(), roll.sin());
     let rot = |p: (f32, f32)| (c * p.0 + s * p.1, -s * p.0 + c * p.1);
-    let (el, er, nose, mouth, earl, earr) = (
-        rot(el),
-        rot(er),
-        rot(nose),
-        rot(mouth),
-        rot(earl),
-        rot(earr),
-    );
+    let (el, er, nose, mouth, earl, earr) = (rot(el), rot(er), rot(nose), rot(mouth), rot(earl), rot(earr));
     let span = earr.0 - earl.0;
     let yaw = if span.abs() > 1e-3 {
         let t = ((nose.0 - earl.0) / span).clamp(0.0, 1.0);
@@ -85,11 +64,7 @@ pub(crate) fn pose(det: &Detection) -> Pose {
     } else {
         0.0
     };
-    Pose {
-        roll: roll.to_degrees(),
-        yaw: yaw.to_degrees(),
-        pitch: pitch.to_degrees(),
-    }
+    Pose { roll: roll.to_degrees(), yaw: yaw.to_degrees(), pitch: pitch.to_degrees() }
 }
 
 /// IndexFaces / SearchFacesByImage QualityFilter.
@@ -144,9 +119,7 @@ impl QualityFilter {
         match self {
             QualityFilter::None => None,
             QualityFilter::Low => Some(bar(50.0, 5.0, 5.0, 75.0, 60.0, 20.0)),
-            QualityFilter::Auto | QualityFilter::Medium => {
-                Some(bar(70.0, 10.0, 10.0, 60.0, 45.0, 32.0))
-            }
+            QualityFilter::Auto | QualityFilter::Medium => Some(bar(70.0, 10.0, 10.0, 60.0, 45.0, 32.0)),
             QualityFilter::High => Some(bar(85.0, 20.0, 25.0, 40.0, 30.0, 48.0)),
         }
     }
@@ -190,72 +163,31 @@ mod tests {
     use super::*;
 
     fn det(kps: [(f32, f32); 6]) -> Detection {
-        Detection {
-            score: 0.9,
-            x0: 0.0,
-            y0: 0.0,
-            x1: 100.0,
-            y1: 100.0,
-            keypoints: kps,
-        }
+        Detection { score: 0.9, x0: 0.0, y0: 0.0, x1: 100.0, y1: 100.0, keypoints: kps }
     }
 
     #[test]
     fn frontal_face_has_near_zero_pose() {
-        let p = pose(&det([
-            (35.0, 40.0),
-            (65.0, 40.0),
-            (50.0, 55.0),
-            (50.0, 73.0),
-            (15.0, 45.0),
-            (85.0, 45.0),
-        ]));
-        assert!(
-            p.roll.abs() < 1.0 && p.yaw.abs() < 1.0 && p.pitch.abs() < 10.0,
-            "{p:?}"
-        );
+        let p = pose(&det([(35.0, 40.0), (65.0, 40.0), (50.0, 55.0), (50.0, 73.0), (15.0, 45.0), (85.0, 45.0)]));
+        assert!(p.roll.abs() < 1.0 && p.yaw.abs() < 1.0 && p.pitch.abs() < 10.0, "{p:?}");
     }
 
     #[test]
     fn turned_face_has_large_yaw_and_tilted_face_has_roll() {
-        let p = pose(&det([
-            (35.0, 40.0),
-            (65.0, 40.0),
-            (80.0, 55.0),
-            (70.0, 73.0),
-            (15.0, 45.0),
-            (85.0, 45.0),
-        ]));
+        let p = pose(&det([(35.0, 40.0), (65.0, 40.0), (80.0, 55.0), (70.0, 73.0), (15.0, 45.0), (85.0, 45.0)]));
         assert!(p.yaw > 40.0, "{p:?}");
-        let p = pose(&det([
-            (35.0, 40.0),
-            (65.0, 70.0),
-            (40.0, 70.0),
-            (30.0, 90.0),
-            (15.0, 30.0),
-            (80.0, 90.0),
-        ]));
+        let p = pose(&det([(35.0, 40.0), (65.0, 70.0), (40.0, 70.0), (30.0, 90.0), (15.0, 30.0), (80.0, 90.0)]));
         assert!((p.roll - 45.0).abs() < 1.0, "{p:?}");
     }
 
     #[test]
     fn filter_none_accepts_everything_and_high_is_stricter_than_low() {
-        let q = ImageQuality {
-            brightness: 50.0,
-            sharpness: 20.0,
-        };
-        let p = Pose {
-            roll: 0.0,
-            yaw: 50.0,
-            pitch: 0.0,
-        };
+        let q = ImageQuality { brightness: 50.0, sharpness: 20.0 };
+        let p = Pose { roll: 0.0, yaw: 50.0, pitch: 0.0 };
         assert!(quality_reasons(60.0, &q, &p, 40.0, QualityFilter::None).is_empty());
         assert!(quality_reasons(60.0, &q, &p, 40.0, QualityFilter::Low).is_empty());
         let high = quality_reasons(60.0, &q, &p, 40.0, QualityFilter::High);
-        assert!(
-            high.contains(&QualityReason::ExtremePose)
-                && high.contains(&QualityReason::LowConfidence)
-        );
+        assert!(high.contains(&QualityReason::ExtremePose) && high.contains(&QualityReason::LowConfidence));
         assert!(high.contains(&QualityReason::LowFaceQuality));
     }
 }

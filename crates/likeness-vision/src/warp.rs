@@ -18,22 +18,12 @@ pub(crate) struct Affine {
 impl Affine {
     /// Axis-aligned map: output pixel `u` lands on `origin + u * scale`.
     pub fn scale_translate(scale: f32, origin_x: f32, origin_y: f32) -> Self {
-        Affine {
-            a: scale,
-            b: 0.0,
-            c: origin_x,
-            d: 0.0,
-            e: scale,
-            f: origin_y,
-        }
+        Affine { a: scale, b: 0.0, c: origin_x, d: 0.0, e: scale, f: origin_y }
     }
 
     #[inline]
     pub fn apply(&self, u: f32, v: f32) -> (f32, f32) {
-        (
-            self.a * u + self.b * v + self.c,
-            self.d * u + self.e * v + self.f,
-        )
+        (self.a * u + self.b * v + self.c, self.d * u + self.e * v + self.f)
     }
 
     /// Source pixels per output pixel (the map's linear scale).
@@ -107,11 +97,7 @@ mod tests {
 
     #[test]
     fn identity_map_reproduces_pixels() {
-        let img = RgbImage {
-            width: 3,
-            height: 2,
-            pixels: (0..18).map(|v| v as u8 * 10).collect(),
-        };
+        let img = RgbImage { width: 3, height: 2, pixels: (0..18).map(|v| v as u8 * 10).collect() };
         let out = warp_rgb(&img, &Affine::scale_translate(1.0, 0.0, 0.0), 3, 2);
         let expect: Vec<f32> = img.pixels.iter().map(|&v| v as f32).collect();
         assert_eq!(out, expect);
@@ -119,11 +105,7 @@ mod tests {
 
     #[test]
     fn outside_reads_black() {
-        let img = RgbImage {
-            width: 2,
-            height: 2,
-            pixels: vec![200; 12],
-        };
+        let img = RgbImage { width: 2, height: 2, pixels: vec![200; 12] };
         let out = warp_rgb(&img, &Affine::scale_translate(1.0, 10.0, 10.0), 1, 1);
         assert_eq!(out, vec![0.0; 3]);
     }

@@ -1,0 +1,388 @@
+//! The binary change-set format: snapshots and deltas are the same thing, a list of
+//! operations with a header, so a snapshot is simply "every operation since nothing".
+//!
+//! ```text
+//! "LKNS" | format u16 (=1) | kind u8 (0 snapshot, 1 delta) | 0u8
+//! section*: tag u8 | length u32 LE | payload
+//!   1 HEADER  collection id, FaceModelVersion, vector dimension
+//!   2 VERSION version vector: the state the sender had
+//!   3 OPS     operations
+//!   other tags are skipped (newer writers may add sections)
+//! 0xFF | 4 | CRC-32 of every byte before it
+//! ```
+//!
+//! Little-endian throughout and no platform-sized integers, so wasm and native read each
+//! other's bytes. Every length is checked before it is trusted; any defect is a typed
+//! [`CollectionError::InvalidSnapshot`] and nothing partial is returned.
+
+use crate::error::{CollectionError, Result};
+use crate::hlc::{Hlc, VersionVector};
+use crate::state::{CollectionMeta, Op, OpKind, StoredFace, UserValue};
+use likeness_vision::BoundingBox;
+
+pub const MAGIC: &[u8; 4] = b"LKNS";
+pub const FORMAT_VERSION: u16 = 1;
+const TAG_HEADER: u8 = 1;
+const TAG_VERSION: u8 = 2;
+const TAG_OPS: u8 = 3;
+const TAG_CHECKSUM: u8 = 0xFF;
+/// Longest vector accepted from a change set.
+const MAX_DIMENSION: usize = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Snapshot,
+    Delta,
+}
+
+/// Decoded change set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSet {
+    pub kind: ChangeKind,
+    pub collection_id: String,
+    pub face_model_version: String,
+    pub dimension: u32,
+    pub version: VersionVector,
+    pub ops: Vec<Op>,
+}
+
+fn bad(msg: impl Into<String>) -> CollectionError {
+    CollectionError::InvalidSnapshot(msg.into())
+}
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v)
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes())
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes())
+    }
+    fn f32(&mut self, v: f32) {
+        self.0.extend_from_slice(&v.to_le_bytes())
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.u8(1);
+                self.str(s)
+            }
+            None => self.u8(0),
+        }
+    }
+    fn hlc(&mut self, h: Hlc) {
+        self.u64(h.millis);
+        self.u32(h.counter);
+        self.u64(h.replica);
+    }
+    fn section(&mut self, tag: u8, body: Writer) {
+        self.u8(tag);
+        self.u32(body.0.len() as u32);
+        self.0.extend_from_slice(&body.0);
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end =
+            self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| bad("truncated change set"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| bad("truncated"))?))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| bad("truncated"))?))
+    }
+    fn f32(&mut self) -> Result<f32> {
+        Ok(f32::from_le_bytes(self.take(4)?.try_into().map_err(|_| bad("truncated"))?))
+    }
+    fn str(&mut self) -> Result<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| bad("string is not UTF-8"))
+    }
+    fn opt_str(&mut self) -> Result<Option<String>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.str()?)),
+            t => Err(bad(format!("bad option tag {t}"))),
+        }
+    }
+    fn bool(&mut self) -> Result<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            t => Err(bad(format!("bad boolean {t}"))),
+        }
+    }
+    fn hlc(&mut self) -> Result<Hlc> {
+        Ok(Hlc { millis: self.u64()?, counter: self.u32()?, replica: self.u64()? })
+    }
+    fn done(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+}
+
+fn write_op(w: &mut Writer, op: &Op) {
+    w.hlc(op.stamp);
+    match &op.kind {
+        OpKind::Meta(m) => {
+            w.u8(1);
+            w.u8(m.live as u8);
+            w.str(&m.face_model_version);
+            w.u64(m.created_millis);
+        }
+        OpKind::AddFace(f) => {
+            w.u8(2);
+            w.str(&f.face_id);
+            w.str(&f.image_id);
+            w.opt_str(f.external_image_id.as_deref());
+            let b = f.bounding_box;
+            for v in [b.width, b.height, b.left, b.top, f.confidence] {
+                w.f32(v);
+            }
+            w.u32(f.vector.len() as u32);
+            for &v in &f.vector {
+                w.f32(v);
+            }
+        }
+        OpKind::RemoveFace { face_id } => {
+            w.u8(3);
+            w.str(face_id);
+        }
+        OpKind::User { user_id, value } => {
+            w.u8(4);
+            w.str(user_id);
+            w.u8(value.live as u8);
+            w.opt_str(value.client_request_token.as_deref());
+        }
+        OpKind::Associate { face_id, user_id } => {
+            w.u8(5);
+            w.str(face_id);
+            w.opt_str(user_id.as_deref());
+        }
+    }
+}
+
+fn read_op(r: &mut Reader<'_>, dimension: usize) -> Result<Op> {
+    let stamp = r.hlc()?;
+    let kind = match r.u8()? {
+        1 => OpKind::Meta(CollectionMeta { live: r.bool()?, face_model_version: r.str()?, created_millis: r.u64()? }),
+        2 => {
+            let face_id = r.str()?;
+            let image_id = r.str()?;
+            let external_image_id = r.opt_str()?;
+            let bounding_box = BoundingBox { width: r.f32()?, height: r.f32()?, left: r.f32()?, top: r.f32()? };
+            let confidence = r.f32()?;
+            let n = r.u32()? as usize;
+            if n != 0 && n != dimension {
+                return Err(bad(format!("face vector has {n} values; the collection's dimension is {dimension}")));
+            }
+            let raw = r.take(n * 4)?;
+            let vector: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            if vector.iter().any(|v| !v.is_finite()) {
+                return Err(bad("face vector holds a non-finite value"));
+            }
+            OpKind::AddFace(StoredFace { face_id, image_id, external_image_id, bounding_box, confidence, vector })
+        }
+        3 => OpKind::RemoveFace { face_id: r.str()? },
+        4 => {
+            OpKind::User { user_id: r.str()?, value: UserValue { live: r.bool()?, client_request_token: r.opt_str()? } }
+        }
+        5 => OpKind::Associate { face_id: r.str()?, user_id: r.opt_str()? },
+        t => return Err(bad(format!("unknown operation type {t}"))),
+    };
+    Ok(Op { stamp, kind })
+}
+
+/// Encode a change set.
+pub fn encode(cs: &ChangeSet) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.0.extend_from_slice(MAGIC);
+    w.0.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    w.u8(match cs.kind {
+        ChangeKind::Snapshot => 0,
+        ChangeKind::Delta => 1,
+    });
+    w.u8(0);
+    let mut h = Writer::default();
+    h.str(&cs.collection_id);
+    h.str(&cs.face_model_version);
+    h.u32(cs.dimension);
+    w.section(TAG_HEADER, h);
+    let mut v = Writer::default();
+    v.u32(cs.version.0.len() as u32);
+    for s in cs.version.0.values() {
+        v.hlc(*s);
+    }
+    w.section(TAG_VERSION, v);
+    let mut o = Writer::default();
+    o.u32(cs.ops.len() as u32);
+    for op in &cs.ops {
+        write_op(&mut o, op);
+    }
+    w.section(TAG_OPS, o);
+    let crc = crc32fast::hash(&w.0);
+    w.u8(TAG_CHECKSUM);
+    w.u32(4);
+    w.u32(crc);
+    w.0
+}
+
+/// Decode and verify a change set; any defect is an error and nothing is returned.
+pub fn decode(bytes: &[u8]) -> Result<ChangeSet> {
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err(bad("not a Likeness change set (bad magic)"));
+    }
+    let format = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if format == 0 || format > FORMAT_VERSION {
+        return Err(bad(format!("change set format {format} is newer than this build reads ({FORMAT_VERSION})")));
+    }
+    if bytes.len() < 17 {
+        return Err(bad("truncated change set"));
+    }
+    let (body, trailer) = bytes.split_at(bytes.len() - 9);
+    if trailer[0] != TAG_CHECKSUM || trailer[1..5] != 4u32.to_le_bytes() {
+        return Err(bad("truncated change set (no checksum)"));
+    }
+    let stored = u32::from_le_bytes([trailer[5], trailer[6], trailer[7], trailer[8]]);
+    if crc32fast::hash(body) != stored {
+        return Err(bad("checksum mismatch: the change set is corrupt"));
+    }
+    let kind = match bytes[6] {
+        0 => ChangeKind::Snapshot,
+        1 => ChangeKind::Delta,
+        k => return Err(bad(format!("unknown change set kind {k}"))),
+    };
+    let mut r = Reader { buf: body, pos: 8 };
+    let mut header = None;
+    let mut version = VersionVector::default();
+    let mut ops_section = None;
+    while !r.done() {
+        let tag = r.u8()?;
+        let len = r.u32()? as usize;
+        let payload = r.take(len)?;
+        match tag {
+            TAG_HEADER => {
+                let mut h = Reader { buf: payload, pos: 0 };
+                header = Some((h.str()?, h.str()?, h.u32()?));
+            }
+            TAG_VERSION => {
+                let mut v = Reader { buf: payload, pos: 0 };
+                let n = v.u32()? as usize;
+                for _ in 0..n {
+                    version.observe(v.hlc()?);
+                }
+            }
+            TAG_OPS => ops_section = Some(payload),
+            _ => {} // a newer writer's section: skip
+        }
+    }
+    let (collection_id, face_model_version, dimension) = header.ok_or_else(|| bad("change set has no header"))?;
+    if dimension as usize > MAX_DIMENSION {
+        return Err(bad(format!("vector dimension {dimension} is out of range")));
+    }
+    let mut ops = Vec::new();
+    if let Some(payload) = ops_section {
+        let mut o = Reader { buf: payload, pos: 0 };
+        let n = o.u32()? as usize;
+        // Each op takes at least 21 bytes: refuse counts the payload cannot hold.
+        if n > payload.len() / 21 {
+            return Err(bad("operation count exceeds the payload"));
+        }
+        ops.reserve(n);
+        for _ in 0..n {
+            ops.push(read_op(&mut o, dimension as usize)?);
+        }
+        if !o.done() {
+            return Err(bad("trailing bytes after the operations"));
+        }
+    }
+    Ok(ChangeSet { kind, collection_id, face_model_version, dimension, version, ops })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ChangeSet {
+        let stamp = Hlc { millis: 5, counter: 1, replica: 9 };
+        let mut version = VersionVector::default();
+        version.observe(stamp);
+        ChangeSet {
+            kind: ChangeKind::Snapshot,
+            collection_id: "c1".into(),
+            face_model_version: "v".into(),
+            dimension: 2,
+            version,
+            ops: vec![
+                Op {
+                    stamp,
+                    kind: OpKind::Meta(CollectionMeta {
+                        live: true,
+                        face_model_version: "v".into(),
+                        created_millis: 5,
+                    }),
+                },
+                Op {
+                    stamp,
+                    kind: OpKind::AddFace(StoredFace {
+                        face_id: "f".into(),
+                        image_id: "i".into(),
+                        external_image_id: Some("x:y".into()),
+                        bounding_box: BoundingBox { width: 0.1, height: 0.2, left: 0.3, top: 0.4 },
+                        confidence: 99.0,
+                        vector: vec![0.6, 0.8],
+                    }),
+                },
+                Op { stamp, kind: OpKind::Associate { face_id: "f".into(), user_id: Some("u".into()) } },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let cs = sample();
+        assert_eq!(decode(&encode(&cs)).unwrap(), cs);
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_rejected() {
+        let bytes = encode(&sample());
+        for n in 0..bytes.len() {
+            assert!(matches!(decode(&bytes[..n]), Err(CollectionError::InvalidSnapshot(_))), "prefix {n}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            assert!(decode(&b).is_err(), "flip at {i}");
+        }
+    }
+
+    #[test]
+    fn newer_format_is_a_typed_error() {
+        let mut bytes = encode(&sample());
+        bytes[4] = 9;
+        let e = decode(&bytes).unwrap_err();
+        assert!(e.to_string().contains("newer"), "{e}");
+    }
+}
