@@ -175,7 +175,7 @@ impl VectorIndex {
     }
 
     /// int8 scan with a proven error bound, then exact re-scoring of every possible winner.
-    fn search_quantized(&self, query: &[f32], k: usize, min_score: f32, skip: Option<usize>) -> Vec<Hit> {
+    pub fn search_quantized(&self, query: &[f32], k: usize, min_score: f32, skip: Option<usize>) -> Vec<Hit> {
         let mut qq = vec![0i8; self.dim];
         let (q_scale, q_l1) = quantize(query, &mut qq);
         // |exact - approx| <= sq/2 * |a|_1 + sa/2 * |q|_1 + dim * sa * sq / 4, plus f32 rounding.

@@ -192,7 +192,8 @@ impl CollectionState {
             }
             OpKind::AddFace(face) => {
                 let slot = self.faces.entry(face.face_id.clone()).or_default();
-                slot.added = Some(slot.added.map_or(op.stamp, |a| a.min(op.stamp)));
+                // Add wins: the latest add counts, so an add after a collection clear survives it.
+                slot.added = Some(slot.added.map_or(op.stamp, |a| a.max(op.stamp)));
                 if slot.face.is_none() {
                     let mut f = face.clone();
                     if slot.removed.is_some() {
@@ -320,7 +321,7 @@ impl CollectionState {
         let before = self.faces.len() + self.users.len();
         self.faces.retain(|_, slot| {
             let gone_by_remove =
-                slot.removed.is_some_and(|r| seen_by_all(r)) && slot.added.is_some_and(|a| seen_by_all(a));
+                slot.removed.is_some_and(|r| seen_by_all(r)) && slot.added.is_none_or(|a| seen_by_all(a));
             let gone_by_clear = cleared
                 .is_some_and(|c| slot.added.is_some_and(|a| a <= c) && slot.user.as_ref().is_none_or(|u| u.stamp <= c));
             !(gone_by_remove || gone_by_clear)
