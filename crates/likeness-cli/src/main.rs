@@ -3,6 +3,7 @@
 //! Subcommands and flags follow the `aws rekognition` CLI (`--image PATH` stands in for S3).
 //! Errors print `ExceptionName: message` on stderr and exit non-zero.
 
+mod collections_cmd;
 mod eval;
 
 use clap::{Parser, Subcommand};
@@ -18,12 +19,17 @@ use std::time::Instant;
     about = "On-device face detection, comparison and collections (Rekognition-compatible)"
 )]
 struct Cli {
+    /// Store directory for collections (default: $XDG_DATA_HOME/likeness or ~/.local/share/likeness).
+    #[arg(long, global = true, env = "LIKENESS_STORE")]
+    store: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Collection(collections_cmd::CollectionCommand),
     /// DetectFaces: every face in an image with box, landmarks, pose and quality.
     DetectFaces {
         #[arg(long)]
@@ -91,6 +97,14 @@ impl From<VisionError> for Failure {
     }
 }
 
+impl From<likeness_collections::CollectionError> for Failure {
+    fn from(e: likeness_collections::CollectionError) -> Self {
+        use likeness_collections::CollectionError as E;
+        let code = if matches!(e, E::Internal(_) | E::Storage(_)) { 3 } else { 1 };
+        Failure { name: e.exception_name().into(), message: e.message().into(), code }
+    }
+}
+
 fn usage(message: impl Into<String>) -> Failure {
     Failure { name: "InvalidParameterException".into(), message: message.into(), code: 2 }
 }
@@ -120,6 +134,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Collection(cmd) => {
+            let store = cli.store.unwrap_or_else(collections_cmd::default_store);
+            print_json(&collections_cmd::run(&store, cmd)?)
+        }
         Command::DetectFaces { image } => {
             let bytes = read_image(&image)?;
             print_json(&engine()?.detect_faces(ImageInput::Encoded(&bytes))?)

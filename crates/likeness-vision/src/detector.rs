@@ -28,6 +28,8 @@ pub struct Detection {
     pub x1: f32,
     pub y1: f32,
     pub keypoints: [(f32, f32); KEYPOINTS],
+    /// How many raw detections (across views and anchors) were merged into this one.
+    pub support: u32,
 }
 
 impl Detection {
@@ -75,7 +77,8 @@ impl Detection {
 /// Tuning knobs of the multi-view detector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorOptions {
-    /// Minimum detector probability for a face to be reported.
+    /// Minimum detector probability for a face to be reported. MediaPipe's single-view
+    /// default is 0.5; looking at each image several times makes a spurious 0.5 likelier.
     pub min_score: f32,
     /// IoU at which two detections are taken to be the same face.
     pub merge_iou: f32,
@@ -85,7 +88,7 @@ pub struct DetectorOptions {
 
 impl Default for DetectorOptions {
     fn default() -> Self {
-        DetectorOptions { min_score: 0.5, merge_iou: 0.3, tile_side: 640.0 }
+        DetectorOptions { min_score: 0.55, merge_iou: 0.3, tile_side: 640.0 }
     }
 }
 
@@ -177,7 +180,7 @@ impl BlazeFace {
             for (k, kp) in keypoints.iter_mut().enumerate() {
                 *kp = view.apply(r[5 + 2 * k] + ax * size, r[6 + 2 * k] + ay * size);
             }
-            out.push(Detection { score, x0, y0, x1, y1, keypoints });
+            out.push(Detection { score, x0, y0, x1, y1, keypoints, support: 1 });
         }
         Ok(())
     }
@@ -231,8 +234,26 @@ impl Detector {
                 }
             }
         }
-        Ok(weighted_nms(found, self.options.merge_iou))
+        Ok(plausible(weighted_nms(found, self.options.merge_iou)))
     }
+}
+
+/// Below this probability a face must not be tiny next to the image's clearest face.
+const LOW_CONFIDENCE: f32 = 0.65;
+
+/// Drop detections that are not faces we can use:
+/// - eye lines steeper than 60 degrees: BlazeFace is trained on upright faces and its
+///   keypoints there are unreliable (seen: a building facade at 82 degrees);
+/// - low-confidence boxes under a quarter the width of the most confident face: background
+///   texture next to a clear subject (seen: a sleeve, a wall photo).
+fn plausible(dets: Vec<Detection>) -> Vec<Detection> {
+    let roll_ok = |d: &Detection| {
+        let (l, r) = (d.keypoints[0], d.keypoints[1]);
+        (r.1 - l.1).atan2(r.0 - l.0).abs() <= 60f32.to_radians()
+    };
+    let dets: Vec<Detection> = dets.into_iter().filter(roll_ok).collect();
+    let clearest = dets.iter().max_by(|a, b| a.score.total_cmp(&b.score)).map(|d| d.width()).unwrap_or(0.0);
+    dets.into_iter().filter(|d| d.score >= LOW_CONFIDENCE || d.width() >= clearest / 4.0).collect()
 }
 
 /// Start offsets of tiles of `tile` px covering `len` px with at least 25% overlap.
@@ -262,8 +283,15 @@ pub(crate) fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection>
             continue;
         }
         let mut total = 0.0f32;
-        let mut acc =
-            Detection { score: head.score, x0: 0.0, y0: 0.0, x1: 0.0, y1: 0.0, keypoints: [(0.0, 0.0); KEYPOINTS] };
+        let mut acc = Detection {
+            score: head.score,
+            x0: 0.0,
+            y0: 0.0,
+            x1: 0.0,
+            y1: 0.0,
+            keypoints: [(0.0, 0.0); KEYPOINTS],
+            support: 0,
+        };
         for j in i..dets.len() {
             if used[j] || dets[j].iou(head) < iou {
                 continue;
@@ -272,6 +300,7 @@ pub(crate) fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection>
             let d = &dets[j];
             let wgt = d.score;
             total += wgt;
+            acc.support += d.support;
             acc.x0 += wgt * d.x0;
             acc.y0 += wgt * d.y0;
             acc.x1 += wgt * d.x1;
@@ -300,7 +329,7 @@ mod tests {
     use super::*;
 
     fn det(score: f32, x0: f32, y0: f32, side: f32) -> Detection {
-        Detection { score, x0, y0, x1: x0 + side, y1: y0 + side, keypoints: [(x0, y0); KEYPOINTS] }
+        Detection { score, x0, y0, x1: x0 + side, y1: y0 + side, keypoints: [(x0, y0); KEYPOINTS], support: 1 }
     }
 
     #[test]
@@ -322,6 +351,18 @@ mod tests {
     fn nms_drops_partial_box_inside_kept_face() {
         let merged = weighted_nms(vec![det(0.9, 0.0, 0.0, 100.0), det(0.7, 60.0, 60.0, 30.0)], 0.3);
         assert_eq!(merged.len(), 1);
+    }
+
+    #[test]
+    fn implausible_detections_are_dropped() {
+        let mut tilted = det(0.9, 0.0, 0.0, 100.0);
+        tilted.keypoints[0] = (50.0, 10.0);
+        tilted.keypoints[1] = (52.0, 90.0);
+        let clear = det(0.95, 200.0, 0.0, 200.0);
+        let clutter = det(0.6, 500.0, 0.0, 30.0);
+        let small_but_sure = det(0.8, 600.0, 0.0, 30.0);
+        let kept = plausible(vec![tilted, clear.clone(), clutter, small_but_sure.clone()]);
+        assert_eq!(kept, vec![clear, small_but_sure]);
     }
 
     #[test]

@@ -15,6 +15,9 @@ const BGR_MEANS: [f32; 3] = [103.939, 116.779, 123.68];
 /// Bump when the model, preprocessing or alignment template changes.
 pub const FACE_MODEL_VERSION: &str = "likeness-faceres-1";
 
+/// Length of faceres vectors (checked against the model when it loads).
+pub const FACERES_DIMENSION: usize = 1024;
+
 /// Where faces are placed in faceres' 224 px input (tuned on lfw-dev, see tools/README.md).
 pub const FACERES_TEMPLATE: AlignmentTemplate = AlignmentTemplate { size: 224, zoom: 0.93, shift_y: -0.04 };
 
@@ -34,6 +37,11 @@ impl Embedder {
             .as_concrete()
             .and_then(|s| s.last().copied())
             .ok_or_else(|| VisionError::Model("faceres output has no concrete shape".into()))?;
+        if dimension != FACERES_DIMENSION {
+            return Err(VisionError::Model(format!(
+                "faceres outputs {dimension} values, expected {FACERES_DIMENSION}"
+            )));
+        }
         Ok(Embedder { plan, template: t, dimension })
     }
 

@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     fn det(kps: [(f32, f32); 6]) -> Detection {
-        Detection { score: 0.9, x0: 0.0, y0: 0.0, x1: 100.0, y1: 100.0, keypoints: kps }
+        Detection { score: 0.9, x0: 0.0, y0: 0.0, x1: 100.0, y1: 100.0, keypoints: kps, support: 1 }
     }
 
     #[test]

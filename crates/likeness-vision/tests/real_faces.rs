@@ -1,0 +1,228 @@
+//! Detection, comparison and error handling on the real photos in ../shared/data/faces.
+//! Skips (with a message) where that folder is absent.
+
+use likeness_vision::*;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+fn data() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} is absent; real-photo tests need ../shared/data", p.display());
+        None
+    }
+}
+
+fn engine() -> &'static FaceEngine {
+    static ENGINE: OnceLock<FaceEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| FaceEngine::embedded().expect("embedded models load"))
+}
+
+fn manifest(root: &PathBuf) -> Vec<(String, String, Option<usize>)> {
+    std::fs::read_to_string(root.join("MANIFEST.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (c[0].to_string(), c[1].to_string(), c[2].parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn every_identity_image_yields_exactly_one_face() {
+    let Some(root) = data() else { return };
+    let mut wrong = Vec::new();
+    for (path, identity, _) in manifest(&root) {
+        if identity == "group" {
+            continue;
+        }
+        let bytes = std::fs::read(root.join(&path)).unwrap();
+        let n = engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap().face_details.len();
+        if n != 1 {
+            wrong.push((path, n));
+        }
+    }
+    assert!(wrong.is_empty(), "images without exactly one face: {wrong:?}");
+}
+
+#[test]
+fn group_photos_find_labelled_faces_without_extras() {
+    let Some(root) = data() else { return };
+    let (mut expected, mut found) = (0, 0);
+    for (path, identity, count) in manifest(&root) {
+        let (true, Some(count)) = (identity == "group", count) else { continue };
+        let bytes = std::fs::read(root.join(&path)).unwrap();
+        let n = engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap().face_details.len();
+        assert!(n <= count + 1, "{path}: {n} faces for {count} labelled (more than one false face)");
+        expected += count;
+        found += n.min(count);
+    }
+    let recall = found as f64 / expected as f64;
+    assert!(recall >= 0.95, "group recall {recall:.3} ({found}/{expected})");
+}
+
+#[test]
+fn detected_faces_have_sane_geometry() {
+    let Some(root) = data() else { return };
+    let bytes = std::fs::read(root.join("identities/obama/obama.jpg")).unwrap();
+    let out = engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap();
+    let f = &out.face_details[0];
+    let b = f.bounding_box;
+    assert!(b.width > 0.05 && b.height > 0.05 && b.left >= -0.1 && b.top >= -0.1 && b.left + b.width <= 1.1);
+    assert!(f.confidence > 80.0 && f.confidence <= 100.0);
+    let eye = |k| f.landmarks.iter().find(|l| l.kind == k).unwrap();
+    let (l, r) = (eye(LandmarkType::EyeLeft), eye(LandmarkType::EyeRight));
+    assert!(l.x < r.x, "eyeLeft is the viewer's left");
+    for lm in &f.landmarks {
+        assert!(lm.x > b.left - 0.1 * b.width && lm.x < b.left + 1.1 * b.width, "{lm:?} outside its face");
+    }
+    assert!(f.pose.roll.abs() < 30.0 && f.pose.yaw.abs() < 45.0, "{:?}", f.pose);
+    assert!(
+        f.quality.sharpness > 30.0 && f.quality.brightness > 10.0 && f.quality.brightness < 95.0,
+        "{:?}",
+        f.quality
+    );
+}
+
+#[test]
+fn compare_faces_separates_same_and_different_people() {
+    let Some(root) = data() else { return };
+    let read = |p: &str| std::fs::read(root.join(p)).unwrap();
+    let (obama, obama2, biden) =
+        (read("identities/obama/obama.jpg"), read("identities/obama/obama2.jpg"), read("identities/biden/biden.jpg"));
+    let same = engine().compare_faces(ImageInput::Encoded(&obama), ImageInput::Encoded(&obama2), 80.0).unwrap();
+    assert_eq!(same.face_matches.len(), 1, "obama matches obama2: {:?}", same.unmatched_faces.len());
+    assert!(same.face_matches[0].similarity >= 80.0);
+    let diff = engine().compare_faces(ImageInput::Encoded(&obama), ImageInput::Encoded(&biden), 80.0).unwrap();
+    assert!(diff.face_matches.is_empty());
+    assert_eq!(diff.unmatched_faces.len(), 1);
+    // The group photo holds both: obama matches exactly one of its faces.
+    let group = read("groups/obama_and_biden.jpg");
+    let g = engine().compare_faces(ImageInput::Encoded(&obama), ImageInput::Encoded(&group), 80.0).unwrap();
+    assert_eq!(g.face_matches.len(), 1);
+    assert!(!g.unmatched_faces.is_empty());
+    // No face in the source is InvalidParameter.
+    let blank = png(200, 200, |_, _| [128, 128, 128, 255]);
+    let e = engine().compare_faces(ImageInput::Encoded(&blank), ImageInput::Encoded(&obama), 80.0).unwrap_err();
+    assert_eq!(e.exception_name(), "InvalidParameterException");
+    let e = engine().compare_faces(ImageInput::Encoded(&obama), ImageInput::Encoded(&obama2), 101.0).unwrap_err();
+    assert_eq!(e.exception_name(), "InvalidParameterException");
+}
+
+#[test]
+fn pairs_file_accuracy_meets_the_bar() {
+    let Some(root) = data() else { return };
+    let text = std::fs::read_to_string(root.join("pairs.tsv")).unwrap();
+    let mut vectors = std::collections::HashMap::new();
+    let mut scored = Vec::new();
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let mut vec_of = |p: &str| {
+            vectors
+                .entry(p.to_string())
+                .or_insert_with(|| {
+                    let bytes = std::fs::read(root.join(p)).unwrap();
+                    engine()
+                        .analyze(ImageInput::Encoded(&bytes), 1)
+                        .unwrap()
+                        .faces
+                        .into_iter()
+                        .next()
+                        .map(|f| f.embedding)
+                })
+                .clone()
+        };
+        let (a, b) = (vec_of(c[0]), vec_of(c[1]));
+        let (a, b) = (a.expect("face found"), b.expect("face found"));
+        scored.push((engine().similarity(&a, &b), c[2] == "1"));
+    }
+    // Balanced accuracy at the default threshold and at the best one.
+    let balanced = |t: f32| {
+        let pos: Vec<_> = scored.iter().filter(|s| s.1).collect();
+        let neg: Vec<_> = scored.iter().filter(|s| !s.1).collect();
+        let tp = pos.iter().filter(|s| s.0 >= t).count() as f64 / pos.len() as f64;
+        let tn = neg.iter().filter(|s| s.0 < t).count() as f64 / neg.len() as f64;
+        (tp + tn) / 2.0
+    };
+    let best = (0..=1000).map(|i| balanced(i as f32 / 10.0)).fold(0.0, f64::max);
+    assert!(best >= 0.95, "best balanced accuracy {best:.3}");
+    assert!(balanced(80.0) >= 0.90, "balanced accuracy at 80: {:.3}", balanced(80.0));
+}
+
+fn png(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(f(x, y)));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn bad_input_gets_typed_errors() {
+    let e = |bytes: &[u8]| engine().detect_faces(ImageInput::Encoded(bytes)).unwrap_err().exception_name();
+    assert_eq!(e(b""), "InvalidImageFormatException");
+    assert_eq!(e(b"definitely not an image"), "InvalidImageFormatException");
+    let good = png(300, 300, |x, y| [(x % 256) as u8, (y % 256) as u8, 0, 255]);
+    for cut in [8, 40, good.len() / 2, good.len() - 13] {
+        assert_eq!(e(&good[..cut]), "InvalidImageFormatException", "truncated at {cut}");
+    }
+    assert_eq!(e(&png(79, 200, |_, _| [0, 0, 0, 255])), "InvalidParameterException");
+    assert!(engine().detect_faces(ImageInput::Encoded(&png(80, 80, |_, _| [0, 0, 0, 255]))).is_ok());
+    assert_eq!(e(&vec![0u8; decode::MAX_ENCODED_BYTES + 1]), "ImageTooLargeException");
+    // A PNG header claiming 20000 x 20000 pixels fails before any pixel is decoded.
+    let mut huge = png(100, 100, |_, _| [0, 0, 0, 255]);
+    huge[16..20].copy_from_slice(&20000u32.to_be_bytes());
+    huge[20..24].copy_from_slice(&20000u32.to_be_bytes());
+    let name = e(&huge);
+    assert!(name == "ImageTooLargeException" || name == "InvalidImageFormatException", "{name}");
+    // Raw RGBA with a wrong buffer length.
+    let err = engine().detect_faces(ImageInput::Rgba { width: 100, height: 100, pixels: &[0; 10] }).unwrap_err();
+    assert_eq!(err.exception_name(), "InvalidImageFormatException");
+    let err = engine().detect_faces(ImageInput::Rgba { width: 20_000, height: 20_000, pixels: &[] }).unwrap_err();
+    assert_eq!(err.exception_name(), "ImageTooLargeException");
+}
+
+#[test]
+fn raw_rgba_matches_encoded_input() {
+    let Some(root) = data() else { return };
+    let bytes = std::fs::read(root.join("identities/obama/obama2.jpg")).unwrap();
+    let rgba = image::load_from_memory(&bytes).unwrap().to_rgba8();
+    let (w, h) = rgba.dimensions();
+    let a = engine().analyze(ImageInput::Encoded(&bytes), 1).unwrap();
+    let b = engine().analyze(ImageInput::Rgba { width: w, height: h, pixels: rgba.as_raw() }, 1).unwrap();
+    assert_eq!(a.faces[0].embedding, b.faces[0].embedding);
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let Some(root) = data() else { return };
+    let bytes = std::fs::read(root.join("identities/obama/obama.jpg")).unwrap();
+    let img = image::load_from_memory(&bytes).unwrap();
+    // Store the image rotated by 90 degrees with an EXIF tag saying "rotate back".
+    let rotated = img.rotate270();
+    let mut jpeg = Vec::new();
+    rotated.to_rgb8().write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    let exif: Vec<u8> = {
+        let mut tiff =
+            b"MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00"
+                .to_vec();
+        let mut seg = b"Exif\x00\x00".to_vec();
+        seg.append(&mut tiff);
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((seg.len() + 2) as u16).to_be_bytes());
+        app1.extend(seg);
+        app1
+    };
+    let mut tagged = jpeg[..2].to_vec();
+    tagged.extend(exif);
+    tagged.extend_from_slice(&jpeg[2..]);
+    let out = engine().detect_faces(ImageInput::Encoded(&tagged)).unwrap();
+    assert_eq!(out.orientation_correction, OrientationCorrection::Rotate90);
+    assert_eq!(out.face_details.len(), 1);
+    let upright = engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap();
+    let (a, b) = (out.face_details[0].bounding_box, upright.face_details[0].bounding_box);
+    assert!((a.left - b.left).abs() < 0.05 && (a.top - b.top).abs() < 0.05, "{a:?} vs {b:?}");
+}
