@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs what it needs first.
+#   bash tests/run-all.sh
+# Real-photo tests read ../shared/data (next to this checkout) and skip, saying so, without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+step "toolchain"
+rustup target add wasm32-unknown-unknown >/dev/null
+
+step "native: build and test the workspace (release, one build for tests and CLI)"
+cargo test --release --workspace --all-targets
+
+step "wasm32: vision and collections build for wasm32-unknown-unknown"
+cargo build --release --target wasm32-unknown-unknown -p likeness-vision -p likeness-collections
+
+step "formatting"
+cargo fmt --all --check
+
+step "CLI smoke test on a real photo"
+if [ -d ../shared/data/faces ]; then
+  store=$(mktemp -d)
+  bin=target/release/likeness
+  "$bin" --store "$store" create-collection --collection-id smoke >/dev/null
+  "$bin" --store "$store" index-faces --collection-id smoke --image ../shared/data/faces/identities/obama/obama.jpg --external-image-id obama >/dev/null
+  match=$("$bin" --store "$store" search-faces-by-image --collection-id smoke --image ../shared/data/faces/identities/obama/obama2.jpg)
+  echo "$match" | grep -q '"ExternalImageId": "obama"' || { echo "CLI smoke: obama2 did not match obama"; exit 1; }
+  if "$bin" --store "$store" detect-faces --image Cargo.toml 2>/dev/null; then echo "CLI smoke: a non-image was accepted"; exit 1; fi
+  rm -rf "$store"
+  echo "CLI smoke: ok"
+else
+  echo "SKIP: ../shared/data is absent; CLI smoke test needs a real photo"
+fi
+echo
+echo "all tests passed"

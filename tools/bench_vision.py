@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Detect + align + embed for a 640x480 one-face photo: tract (the `likeness bench` command)
+vs onnxruntime on the same ONNX files, both single-threaded, in one script run.
+
+The onnxruntime side runs the same model calls the Rust pipeline makes for a 640x480 image
+(full-range detector on the letterboxed image, short-range detector letterboxed and with a
+1.6x margin, faceres on the aligned crop and its mirror), with PIL/numpy preprocessing.
+Prints both medians, the ratio, model bytes and load times.
+
+Usage: python tools/bench_vision.py [PHOTO]   (default: a face from ../shared/data)
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+MODELS = os.path.join(ROOT, "models")
+ITER = 20
+
+
+def photo_640x480(src, dst):
+    img = Image.open(src).convert("RGB")
+    w, h = img.size
+    scale = max(640 / w, 480 / h)
+    img = img.resize((round(w * scale), round(h * scale)), Image.BILINEAR)
+    left, top = (img.width - 640) // 2, (img.height - 480) // 2
+    img.crop((left, top, left + 640, top + 480)).save(dst, quality=92)
+
+
+def session(name):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    t = time.perf_counter()
+    s = ort.InferenceSession(os.path.join(MODELS, name), opts, providers=["CPUExecutionProvider"])
+    return s, (time.perf_counter() - t) * 1e3
+
+
+def letterbox(img, side, out, pad=1.0):
+    big = round(max(img.size) * pad)
+    canvas = Image.new("RGB", (big, big))
+    canvas.paste(img, ((big - img.width) // 2, (big - img.height) // 2))
+    return (np.asarray(canvas.resize((out, out), Image.BILINEAR), np.float32) / 127.5 - 1.0)[None]
+
+
+def main():
+    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "data", "faces", "identities", "obama", "obama.jpg")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "photo.jpg")
+        photo_640x480(src, path)
+        binary = os.path.join(ROOT, "target", "release", "likeness")
+        tract = json.loads(subprocess.run([binary, "bench", "--image", path, "--iterations", str(ITER)], check=True, capture_output=True, text=True).stdout)
+        img = Image.open(path).convert("RGB")
+    (full, t_full), (short, t_short), (emb, t_emb) = session("blazeface-full.onnx"), session("blazeface-short.onnx"), session("faceres.onnx")
+    means = np.array([103.939, 116.779, 123.68], np.float32)
+    times = []
+    for _ in range(ITER + 2):
+        t = time.perf_counter()
+        out = full.run(None, {"input:0": letterbox(img, 0, 192)})[0][0]
+        short.run(None, {"input:0": letterbox(img, 0, 128)})
+        short.run(None, {"input:0": letterbox(img, 0, 128, pad=1.6)})
+        best = out[:, 0].argmax()
+        r = out[best]
+        side = max(img.size)
+        cx = ((best % 48) + 0.5) / 48 * 192 + r[1]
+        cy = ((best // 48) + 0.5) / 48 * 192 + r[2]
+        s = side / 192
+        x0, y0 = cx * s - (side - img.width) / 2, cy * s - (side - img.height) / 2
+        face = img.transform((224, 224), Image.AFFINE, (r[3] * s / 224 * 1.4, 0, x0 - r[3] * s * 0.7, 0, r[3] * s / 224 * 1.4, y0 - r[3] * s * 0.7), Image.BILINEAR)
+        x = np.asarray(face, np.float32)[:, :, ::-1] - means
+        emb.run(None, {"input_1:0": x[None]})
+        emb.run(None, {"input_1:0": x[:, ::-1][None].copy()})
+        times.append((time.perf_counter() - t) * 1e3)
+    ort_ms = float(np.median(times[2:]))
+    sizes = {n: os.path.getsize(os.path.join(MODELS, n)) for n in ("blazeface-short.onnx", "blazeface-full.onnx", "faceres.onnx")}
+    print(f"640x480, {tract['faces']} face, one thread, median of {ITER}:")
+    print(f"  tract (likeness)  {tract['median_ms']:.1f} ms   model load {tract['model_load_ms']:.0f} ms")
+    print(f"  onnxruntime       {ort_ms:.1f} ms   session load {t_full + t_short + t_emb:.0f} ms")
+    print(f"  ratio tract/onnxruntime {tract['median_ms'] / ort_ms:.2f}x")
+    print(f"  model bytes {sum(sizes.values())} ({', '.join(f'{k} {v}' for k, v in sizes.items())})")
+
+
+if __name__ == "__main__":
+    main()
