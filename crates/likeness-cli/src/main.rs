@@ -184,12 +184,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let load_ms = t0.elapsed().as_secs_f64() * 1e3;
             let decoded = likeness_vision::decode(ImageInput::Encoded(&bytes))?;
             let mut times = Vec::new();
+            let mut detect_times = Vec::new();
+            let mut embed_times = Vec::new();
             let mut faces = 0;
             for _ in 0..iterations.max(1) + 2 {
                 let t = Instant::now();
-                let out = engine.analyze_decoded(&decoded.image, decoded.orientation_correction, 1)?;
+                let located = engine.locate(&decoded.image)?;
+                let t_detect = t.elapsed().as_secs_f64() * 1e3;
+                if let Some(face) = located.first() {
+                    engine.embed(&decoded.image, face)?;
+                }
                 times.push(t.elapsed().as_secs_f64() * 1e3);
-                faces = out.faces.len();
+                detect_times.push(t_detect);
+                embed_times.push(t.elapsed().as_secs_f64() * 1e3 - t_detect);
+                faces = located.len();
             }
             let times = times.split_off(2);
             print_json(&serde_json::json!({
@@ -199,6 +207,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "faces": faces,
                 "iterations": times.len(),
                 "median_ms": median(times.clone()),
+                "detect_median_ms": median(detect_times.split_off(2)),
+                "embed_median_ms": median(embed_times.split_off(2)),
                 "min_ms": times.iter().cloned().fold(f64::INFINITY, f64::min),
                 "model_load_ms": load_ms,
             }))
