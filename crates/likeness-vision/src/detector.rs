@@ -10,7 +10,7 @@
 
 use crate::decode::RgbImage;
 use crate::error::{model_error, VisionError};
-use crate::warp::{shrink, warp_rgb, Affine};
+use crate::warp::{warp_rgb, Affine};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
@@ -142,15 +142,14 @@ impl BlazeFace {
     }
 
     /// Run on one square view; `view` maps network input pixels to source pixels.
-    /// Pixels are read from `src.0`, the source shrunk by the factor `src.1` (1 = as is).
     fn detect(
         &self,
-        src: (&RgbImage, f32),
+        img: &RgbImage,
         view: &Affine,
         min_score: f32,
         out: &mut Vec<Detection>,
     ) -> Result<(), VisionError> {
-        let mut pixels = warp_rgb(src.0, &view.shrunk(src.1), self.size, self.size);
+        let mut pixels = warp_rgb(img, view, self.size, self.size);
         for v in pixels.iter_mut() {
             *v = *v / 127.5 - 1.0;
         }
@@ -220,28 +219,18 @@ impl Detector {
         let square = |model: &BlazeFace, side: f32, cx: f32, cy: f32| {
             Affine::scale_translate(side / model.size as f32, cx - side / 2.0, cy - side / 2.0)
         };
-        // Views shrink the image by 3x or more: box-filter it once by the largest integer
-        // factor every view still shrinks by, so each view needs little supersampling.
-        let factor = ((side.min(self.options.tile_side.max(side / 5.0)) / 192.0).floor() as u32).max(1);
-        let shrunk;
-        let src = if factor > 1 {
-            shrunk = shrink(img, factor);
-            (&shrunk, factor as f32)
-        } else {
-            (img, 1.0)
-        };
         let mut found = Vec::new();
         // Whole image, letterboxed, both models; then with a wide margin for face-filling crops.
-        self.full.detect(src, &square(&self.full, side, w / 2.0, h / 2.0), min_score, &mut found)?;
-        self.short.detect(src, &square(&self.short, side, w / 2.0, h / 2.0), min_score, &mut found)?;
-        self.short.detect(src, &square(&self.short, side * 1.6, w / 2.0, h / 2.0), min_score, &mut found)?;
+        self.full.detect(img, &square(&self.full, side, w / 2.0, h / 2.0), min_score, &mut found)?;
+        self.short.detect(img, &square(&self.short, side, w / 2.0, h / 2.0), min_score, &mut found)?;
+        self.short.detect(img, &square(&self.short, side * 1.6, w / 2.0, h / 2.0), min_score, &mut found)?;
         // Overlapping tiles for small faces in large images.
         let tile = self.options.tile_side.max(side / 5.0);
         if side > tile * 1.25 {
             for ty in tile_starts(h, tile) {
                 for tx in tile_starts(w, tile) {
                     let view = square(&self.full, tile, tx + tile / 2.0, ty + tile / 2.0);
-                    self.full.detect(src, &view, min_score, &mut found)?;
+                    self.full.detect(img, &view, min_score, &mut found)?;
                 }
             }
         }

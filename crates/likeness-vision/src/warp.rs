@@ -91,39 +91,6 @@ pub(crate) fn warp_rgb(img: &RgbImage, map: &Affine, out_w: usize, out_h: usize)
     out
 }
 
-/// Box-filter the image down by an integer factor: shrunk pixel `i` averages source pixels
-/// `[i*f, (i+1)*f)`, so shrunk coordinates are source coordinates divided by `f`. One pass
-/// over the image; views then sample the small image with little supersampling.
-pub(crate) fn shrink(img: &RgbImage, f: u32) -> RgbImage {
-    let (w, h) = (img.width / f, img.height / f);
-    let mut sums = vec![0u32; w as usize * 3];
-    let mut pixels = Vec::with_capacity(w as usize * h as usize * 3);
-    let area = f * f;
-    for y in 0..h {
-        sums.iter_mut().for_each(|s| *s = 0);
-        for sy in y * f..(y + 1) * f {
-            let row = &img.pixels[(sy * img.width) as usize * 3..];
-            for x in 0..w as usize {
-                for sx in 0..f as usize {
-                    let p = (x * f as usize + sx) * 3;
-                    sums[x * 3] += row[p] as u32;
-                    sums[x * 3 + 1] += row[p + 1] as u32;
-                    sums[x * 3 + 2] += row[p + 2] as u32;
-                }
-            }
-        }
-        pixels.extend(sums.iter().map(|s| ((s + area / 2) / area) as u8));
-    }
-    RgbImage { width: w, height: h, pixels }
-}
-
-impl Affine {
-    /// The same map expressed in the coordinates of an image shrunk by `f`.
-    pub fn shrunk(&self, f: f32) -> Affine {
-        Affine { a: self.a / f, b: self.b / f, c: self.c / f, d: self.d / f, e: self.e / f, f: self.f / f }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,20 +101,6 @@ mod tests {
         let out = warp_rgb(&img, &Affine::scale_translate(1.0, 0.0, 0.0), 3, 2);
         let expect: Vec<f32> = img.pixels.iter().map(|&v| v as f32).collect();
         assert_eq!(out, expect);
-    }
-
-    #[test]
-    fn shrink_averages_blocks() {
-        let img = RgbImage {
-            width: 4,
-            height: 2,
-            pixels: vec![
-                0, 0, 0, 100, 100, 100, 10, 10, 10, 30, 30, 30, 0, 0, 0, 100, 100, 100, 10, 10, 10, 30, 30, 30,
-            ],
-        };
-        let s = shrink(&img, 2);
-        assert_eq!((s.width, s.height), (2, 1));
-        assert_eq!(s.pixels, vec![50, 50, 50, 20, 20, 20]);
     }
 
     #[test]
