@@ -178,6 +178,22 @@ fn check_range(name: &str, v: u32, min: u32, max: u32) -> Result<()> {
     Ok(())
 }
 
+/// A FaceIds parameter: 1 to `max` UUIDs. Returns them deduplicated, in request order.
+fn check_face_ids(face_ids: &[String], max: usize) -> Result<Vec<String>> {
+    if face_ids.is_empty() || face_ids.len() > max {
+        return Err(invalid(format!("FaceIds must list 1 to {max} ids, got {}", face_ids.len())));
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(face_ids.len());
+    for id in face_ids {
+        ids::check_face_id(id)?;
+        if seen.insert(id.as_str()) {
+            out.push(id.clone());
+        }
+    }
+    Ok(out)
+}
+
 fn check_threshold(name: &str, v: f32) -> Result<()> {
     if !(0.0..=100.0).contains(&v) {
         return Err(invalid(format!("{name} must be between 0 and 100, got {v}")));
@@ -517,14 +533,8 @@ impl<S: Store> Collections<S> {
         if let Some(u) = &input.user_id {
             ids::check_user_id(u)?;
         }
-        let wanted: Option<BTreeSet<&str>> = match &input.face_ids {
-            Some(list) => {
-                if list.is_empty() || list.len() > MAX_DELETE_FACES {
-                    return Err(invalid(format!("FaceIds must list 1 to {MAX_DELETE_FACES} ids")));
-                }
-                list.iter().try_for_each(|id| ids::check_face_id(id))?;
-                Some(list.iter().map(String::as_str).collect())
-            }
+        let wanted: Option<BTreeSet<String>> = match &input.face_ids {
+            Some(list) => Some(check_face_ids(list, MAX_DELETE_FACES)?.into_iter().collect()),
             None => None,
         };
         let items = c
@@ -543,17 +553,10 @@ impl<S: Store> Collections<S> {
 
     pub async fn delete_faces(&mut self, collection_id: &str, face_ids: &[String]) -> Result<DeleteFacesOutput> {
         let c = self.collection(collection_id)?;
-        if face_ids.is_empty() || face_ids.len() > MAX_DELETE_FACES {
-            return Err(invalid(format!("FaceIds must list 1 to {MAX_DELETE_FACES} ids, got {}", face_ids.len())));
-        }
-        face_ids.iter().try_for_each(|id| ids::check_face_id(id))?;
+        let face_ids = check_face_ids(face_ids, MAX_DELETE_FACES)?;
         let mut deleted = Vec::new();
         let mut unsuccessful = Vec::new();
-        let mut seen = BTreeSet::new();
-        for id in face_ids {
-            if !seen.insert(id.as_str()) {
-                continue;
-            }
+        for id in &face_ids {
             if c.state.live_face(id).is_none() {
                 unsuccessful.push(UnsuccessfulFaceDeletion {
                     face_id: id.clone(),
@@ -666,13 +669,7 @@ impl<S: Store> Collections<S> {
     pub async fn associate_faces(&mut self, input: AssociateFacesInput) -> Result<AssociateFacesOutput> {
         let c = self.collection(&input.collection_id)?;
         ids::check_user_id(&input.user_id)?;
-        if input.face_ids.is_empty() || input.face_ids.len() > MAX_ASSOCIATE_FACES {
-            return Err(invalid(format!(
-                "FaceIds must list 1 to {MAX_ASSOCIATE_FACES} ids, got {}",
-                input.face_ids.len()
-            )));
-        }
-        input.face_ids.iter().try_for_each(|id| ids::check_face_id(id))?;
+        let face_ids = check_face_ids(&input.face_ids, MAX_ASSOCIATE_FACES)?;
         if let Some(t) = &input.client_request_token {
             ids::check_client_request_token(t)?;
         }
@@ -686,11 +683,7 @@ impl<S: Store> Collections<S> {
         let mut associated = Vec::new();
         let mut unsuccessful = Vec::new();
         let mut to_add = Vec::new();
-        let mut seen = BTreeSet::new();
-        for id in &input.face_ids {
-            if !seen.insert(id.as_str()) {
-                continue;
-            }
+        for id in &face_ids {
             let Some(face) = c.state.live_face(id) else {
                 unsuccessful.push(UnsuccessfulFaceAssociation {
                     face_id: id.clone(),
@@ -764,10 +757,7 @@ impl<S: Store> Collections<S> {
     ) -> Result<DisassociateFacesOutput> {
         let c = self.collection(collection_id)?;
         ids::check_user_id(user_id)?;
-        if face_ids.is_empty() || face_ids.len() > MAX_ASSOCIATE_FACES {
-            return Err(invalid(format!("FaceIds must list 1 to {MAX_ASSOCIATE_FACES} ids, got {}", face_ids.len())));
-        }
-        face_ids.iter().try_for_each(|id| ids::check_face_id(id))?;
+        let face_ids = check_face_ids(face_ids, MAX_ASSOCIATE_FACES)?;
         if let Some(t) = client_request_token {
             ids::check_client_request_token(t)?;
         }
@@ -777,11 +767,7 @@ impl<S: Store> Collections<S> {
         let mut done = Vec::new();
         let mut unsuccessful = Vec::new();
         let mut to_clear = Vec::new();
-        let mut seen = BTreeSet::new();
-        for id in face_ids {
-            if !seen.insert(id.as_str()) {
-                continue;
-            }
+        for id in &face_ids {
             if c.state.live_face(id).is_none() {
                 unsuccessful.push(UnsuccessfulFaceDisassociation {
                     face_id: id.clone(),
