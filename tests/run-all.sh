@@ -11,6 +11,9 @@ step "toolchain"
 rustup target add wasm32-unknown-unknown >/dev/null
 
 step "native: build and test the workspace (release, one build for tests and CLI)"
+# Same targets for both commands, so features unify identically and nothing builds twice;
+# `cargo build` is what leaves target/release/likeness for the smoke test.
+cargo build --release --workspace --all-targets
 cargo test --release --workspace --all-targets
 
 step "wasm32: vision and collections build for wasm32-unknown-unknown"
