@@ -17,9 +17,7 @@ use crate::paging;
 use crate::search::VectorIndex;
 use crate::state::{CollectionMeta, CollectionState, IndexChange, Op, OpKind, StoredFace, UserValue};
 use crate::store::Store;
-use likeness_vision::{
-    quality_reasons, AnalyzedImage, Calibration, EmbeddedFace, FaceEngine, ImageInput, QualityFilter, QualityReason,
-};
+use likeness_vision::{AnalyzedImage, Calibration, EmbeddedFace, FaceEngine, ImageInput, QualityFilter, QualityReason};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Rekognition's limits.
@@ -176,6 +174,16 @@ fn check_range(name: &str, v: u32, min: u32, max: u32) -> Result<()> {
         return Err(invalid(format!("{name} must be between {min} and {max}, got {v}")));
     }
     Ok(())
+}
+
+/// The searched (largest) face must pass the request's QualityFilter (default NONE).
+fn check_searched_face(face: &EmbeddedFace, quality_filter: Option<QualityFilter>) -> Result<()> {
+    let reasons = face.quality_reasons(quality_filter.unwrap_or(QualityFilter::None));
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(format!("the largest face does not pass the quality filter: {reasons:?}")))
+    }
 }
 
 /// A FaceIds parameter: 1 to `max` UUIDs. Returns them deduplicated, in request order.
@@ -470,20 +478,17 @@ impl<S: Store> Collections<S> {
         let mut unindexed_faces = Vec::new();
         let mut passing: Vec<&EmbeddedFace> = Vec::new();
         for f in &analyzed.faces {
-            let d = &f.detail;
-            let reasons = quality_reasons(d.confidence, &d.quality, &d.pose, f.size_pixels, filter);
+            let reasons = f.quality_reasons(filter);
             if reasons.is_empty() {
                 passing.push(f);
             } else {
-                unindexed_faces.push(UnindexedFace { reasons, face_detail: d.clone() });
+                unindexed_faces.push(UnindexedFace { reasons, face_detail: f.detail.clone() });
             }
         }
         // Over MaxFaces: drop the lowest quality first (most HIGH-bar shortfalls), then the smallest.
-        let shortfalls = |f: &EmbeddedFace| {
-            let d = &f.detail;
-            quality_reasons(d.confidence, &d.quality, &d.pose, f.size_pixels, QualityFilter::High).len()
-        };
-        passing.sort_by(|a, b| shortfalls(a).cmp(&shortfalls(b)).then(b.size_pixels.total_cmp(&a.size_pixels)));
+        // Largest first, then a stable sort by shortfalls computed once per face.
+        passing.sort_by(|a, b| b.size_pixels.total_cmp(&a.size_pixels));
+        passing.sort_by_cached_key(|f| f.quality_reasons(QualityFilter::High).len());
         for f in passing.iter().skip(max_faces as usize) {
             unindexed_faces
                 .push(UnindexedFace { reasons: vec![QualityReason::ExceedsMaxFaces], face_detail: f.detail.clone() });
@@ -883,17 +888,8 @@ impl<S: Store> Collections<S> {
         let max = max_faces.unwrap_or(DEFAULT_SEARCH_FACES);
         check_range("MaxFaces", max, 1, MAX_SEARCH_FACES)?;
         let face = analyzed.faces.first().ok_or_else(|| invalid("no face found in the image"))?;
+        check_searched_face(face, quality_filter)?;
         let d = &face.detail;
-        let reasons = quality_reasons(
-            d.confidence,
-            &d.quality,
-            &d.pose,
-            face.size_pixels,
-            quality_filter.unwrap_or(QualityFilter::None),
-        );
-        if !reasons.is_empty() {
-            return Err(invalid(format!("the largest face does not pass the quality filter: {reasons:?}")));
-        }
         Ok(SearchFacesByImageOutput {
             searched_face_bounding_box: d.bounding_box,
             searched_face_confidence: d.confidence,
@@ -998,17 +994,8 @@ impl<S: Store> Collections<S> {
                 unsearched_faces,
             });
         };
+        check_searched_face(face, quality_filter)?;
         let d = &face.detail;
-        let reasons = quality_reasons(
-            d.confidence,
-            &d.quality,
-            &d.pose,
-            face.size_pixels,
-            quality_filter.unwrap_or(QualityFilter::None),
-        );
-        if !reasons.is_empty() {
-            return Err(invalid(format!("the largest face does not pass the quality filter: {reasons:?}")));
-        }
         Ok(SearchUsersByImageOutput {
             user_matches: self.user_matches(c, &face.embedding, threshold, max, None),
             face_model_version: version,

@@ -223,7 +223,7 @@ impl CollectionState {
                 }
             }
         }
-        self.index_changes(op, before)
+        self.index_changes(before)
     }
 
     /// Which face ids an op can affect, with their visibility before it.
@@ -240,7 +240,7 @@ impl CollectionState {
         }
     }
 
-    fn index_changes(&self, _op: &Op, before: Vec<(String, bool)>) -> Vec<IndexChange> {
+    fn index_changes(&self, before: Vec<(String, bool)>) -> Vec<IndexChange> {
         before
             .into_iter()
             .filter_map(|(id, was)| {

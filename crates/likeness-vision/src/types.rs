@@ -112,6 +112,14 @@ pub struct EmbeddedFace {
     pub size_pixels: f32,
 }
 
+impl EmbeddedFace {
+    /// Every reason this face falls short of `filter` (empty when it passes).
+    pub fn quality_reasons(&self, filter: crate::QualityFilter) -> Vec<crate::QualityReason> {
+        let d = &self.detail;
+        crate::quality_reasons(d.confidence, &d.quality, &d.pose, self.size_pixels, filter)
+    }
+}
+
 /// A decoded image's faces with their vectors, largest face first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
