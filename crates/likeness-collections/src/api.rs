@@ -45,7 +45,7 @@ pub struct DescribeCollectionOutput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListCollectionsInput {
     pub next_token: Option<String>,
     pub max_results: Option<u32>,
@@ -61,7 +61,7 @@ pub struct ListCollectionsOutput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct IndexFacesInput {
     pub collection_id: String,
     pub external_image_id: Option<String>,
@@ -93,7 +93,7 @@ pub struct IndexFacesOutput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListFacesInput {
     pub collection_id: String,
     pub next_token: Option<String>,
@@ -159,7 +159,7 @@ pub struct ListUsersOutput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct AssociateFacesInput {
     pub collection_id: String,
     pub user_id: String,

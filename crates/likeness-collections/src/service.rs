@@ -209,6 +209,42 @@ fn check_threshold(name: &str, v: f32) -> Result<()> {
     Ok(())
 }
 
+/// Fold each stored collection's snapshot and deltas into memory (deltas commute, so their
+/// order does not matter), advancing `hlc` past every stamp seen.
+async fn load_all<S: Store>(store: &mut S, hlc: &mut HlcGenerator, dim: usize) -> Result<BTreeMap<String, Collection>> {
+    let mut collections = BTreeMap::new();
+    for persisted in store.load().await? {
+        let mut state = CollectionState::new(&persisted.collection_id);
+        let mut snapshot_bytes = 0;
+        let mut delta_bytes = 0;
+        let parts = persisted.snapshot.iter().map(|s| (s, true)).chain(persisted.deltas.iter().map(|d| (d, false)));
+        for (bytes, is_snapshot) in parts {
+            let cs = codec::decode(bytes)?;
+            if cs.collection_id != persisted.collection_id {
+                return Err(CollectionError::InvalidSnapshot(format!(
+                    "stored change set for {:?} names collection {:?}",
+                    persisted.collection_id, cs.collection_id
+                )));
+            }
+            for op in &cs.ops {
+                state.apply(op);
+                hlc.observe(op.stamp);
+            }
+            state.version.merge(&cs.version);
+            if is_snapshot {
+                snapshot_bytes = bytes.len();
+            } else {
+                delta_bytes += bytes.len();
+            }
+        }
+        let mut c = Collection::new(state, dim);
+        c.snapshot_bytes = snapshot_bytes;
+        c.delta_bytes = delta_bytes;
+        collections.insert(persisted.collection_id.clone(), c);
+    }
+    Ok(collections)
+}
+
 fn arn(id: &str) -> String {
     format!("arn:likeness:rekognition:local:collection/{id}")
 }
@@ -218,38 +254,21 @@ impl<S: Store> Collections<S> {
     /// with a typed error rather than silently dropping data.
     pub async fn open(mut store: S, clock: Box<dyn Clock>, replica: ReplicaId, space: VectorSpace) -> Result<Self> {
         let mut hlc = HlcGenerator::new(replica);
-        let mut collections = BTreeMap::new();
-        for persisted in store.load().await? {
-            let mut state = CollectionState::new(&persisted.collection_id);
-            let mut snapshot_bytes = 0;
-            let mut delta_bytes = 0;
-            let parts = persisted.snapshot.iter().map(|s| (s, true)).chain(persisted.deltas.iter().map(|d| (d, false)));
-            for (bytes, is_snapshot) in parts {
-                let cs = codec::decode(bytes)?;
-                if cs.collection_id != persisted.collection_id {
-                    return Err(CollectionError::InvalidSnapshot(format!(
-                        "stored change set for {:?} names collection {:?}",
-                        persisted.collection_id, cs.collection_id
-                    )));
-                }
-                for op in &cs.ops {
-                    state.apply(op);
-                    hlc.observe(op.stamp);
-                }
-                state.version.merge(&cs.version);
-                if is_snapshot {
-                    snapshot_bytes = bytes.len();
-                } else {
-                    delta_bytes += bytes.len();
-                }
-            }
-            let dim = space.dimension;
-            let mut c = Collection::new(state, dim);
-            c.snapshot_bytes = snapshot_bytes;
-            c.delta_bytes = delta_bytes;
-            collections.insert(persisted.collection_id.clone(), c);
-        }
+        let collections = load_all(&mut store, &mut hlc, space.dimension).await?;
         Ok(Collections { store, clock, hlc, space, collections })
+    }
+
+    /// Re-read every collection from the store, replacing what is in memory.
+    ///
+    /// For stores shared with another writer (two browser tabs on one IndexedDB): every
+    /// change this instance made was persisted before it was applied, so the store holds a
+    /// superset of memory and reloading loses nothing. On error, memory is left as it was.
+    pub async fn reload(&mut self) -> Result<()> {
+        let mut hlc = self.hlc.clone();
+        let collections = load_all(&mut self.store, &mut hlc, self.space.dimension).await?;
+        self.hlc = hlc;
+        self.collections = collections;
+        Ok(())
     }
 
     pub fn replica(&self) -> ReplicaId {

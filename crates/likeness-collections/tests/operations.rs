@@ -472,3 +472,42 @@ fn reopening_restores_everything() {
         assert_eq!(e.exception_name(), "InvalidSnapshotException");
     }
 }
+
+#[test]
+fn reload_picks_up_another_writer_and_keeps_own_writes() {
+    // Two instances over one directory and one replica id, as two browser tabs share one
+    // IndexedDB: each reloads before it writes (the tabs hold a lock for that), so their
+    // stamps never collide.
+    let dir = tempfile::tempdir().unwrap();
+    let open_dir = || {
+        block_on(Collections::open(DirStore::open(dir.path()).unwrap(), Box::new(ManualClock::new(5_000)), 3, space()))
+            .unwrap()
+    };
+    let mut a = open_dir();
+    block_on(a.create_collection("shared")).unwrap();
+    let mut b = open_dir();
+    block_on(a.index_faces_analyzed(
+        IndexFacesInput {
+            collection_id: "shared".into(),
+            external_image_id: None,
+            max_faces: None,
+            quality_filter: None,
+        },
+        "img-a",
+        image(&[vector(1, 0)]),
+    ))
+    .unwrap();
+    assert_eq!(b.describe_collection("shared").unwrap().face_count, 0, "b has not reloaded yet");
+    block_on(b.reload()).unwrap();
+    block_on(b.create_user("shared", "ben", None)).unwrap();
+    block_on(a.reload()).unwrap();
+    for c in [&a, &b] {
+        let d = c.describe_collection("shared").unwrap();
+        assert_eq!((d.face_count, d.user_count), (1, 1));
+    }
+    assert_eq!(a.snapshot("shared").unwrap(), b.snapshot("shared").unwrap());
+    block_on(a.delete_user("shared", "ben", None)).unwrap();
+    block_on(b.reload()).unwrap();
+    assert_eq!(b.describe_collection("shared").unwrap().user_count, 0);
+    assert_eq!(a.snapshot("shared").unwrap(), b.snapshot("shared").unwrap());
+}
