@@ -1,0 +1,394 @@
+//! WebAssembly bindings for Likeness: the vision engine and IndexedDB-backed collections.
+//!
+//! A thin adapter: [`Engine`] owns a [`FaceEngine`] and a [`Collections`] over an
+//! [`IdbStore`], and exposes each Rekognition operation as a method taking and returning
+//! Rekognition-shaped plain objects (PascalCase). Conversions live in [`interop`]; the
+//! `likeness` npm package (`web/`) adds JS casing, image sources, model loading and the
+//! worker on top.
+//!
+//! Calls are serialised: a mutation validates, awaits the IndexedDB commit, then applies in
+//! memory, so a second call must not run in between. Before each collection call the engine
+//! checks whether another tab wrote to the database and, if so, reloads from it. The JS
+//! layer holds a Web Lock per database around every call, so tabs take turns.
+
+use futures_util::lock::{Mutex, MutexGuard};
+use js_sys::{Promise, Uint8Array};
+use likeness_collections::{
+    AssociateFacesInput, Clock, Collections, IndexFacesInput, ListCollectionsInput, ListFacesInput, MemoryStore,
+    PersistedCollection, Store, VectorSpace,
+};
+use likeness_vision::{FaceEngine, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+mod idb;
+pub mod interop;
+
+pub use idb::{IdbStore, SCHEMA_VERSION};
+use interop::{collection_error, request, response, vision_error};
+
+/// `Date.now()`: wasm32-unknown-unknown has no clock of its own.
+struct JsClock;
+
+impl Clock for JsClock {
+    fn now_millis(&self) -> u64 {
+        js_sys::Date::now().max(0.0) as u64
+    }
+}
+
+/// Where an engine keeps its collections: an IndexedDB database, or memory only (nothing
+/// written to the device; gone when the page closes).
+pub enum BrowserStore {
+    IndexedDb(IdbStore),
+    Memory(MemoryStore),
+}
+
+impl BrowserStore {
+    async fn changed_elsewhere(&self) -> likeness_collections::Result<bool> {
+        match self {
+            BrowserStore::IndexedDb(s) => s.changed_elsewhere().await,
+            BrowserStore::Memory(_) => Ok(false),
+        }
+    }
+}
+
+impl Store for BrowserStore {
+    async fn load(&mut self) -> likeness_collections::Result<Vec<PersistedCollection>> {
+        match self {
+            BrowserStore::IndexedDb(s) => s.load().await,
+            BrowserStore::Memory(s) => s.load().await,
+        }
+    }
+    async fn append(&mut self, collection_id: &str, delta: &[u8]) -> likeness_collections::Result<()> {
+        match self {
+            BrowserStore::IndexedDb(s) => s.append(collection_id, delta).await,
+            BrowserStore::Memory(s) => s.append(collection_id, delta).await,
+        }
+    }
+    async fn replace(&mut self, collection_id: &str, snapshot: &[u8]) -> likeness_collections::Result<()> {
+        match self {
+            BrowserStore::IndexedDb(s) => s.replace(collection_id, snapshot).await,
+            BrowserStore::Memory(s) => s.replace(collection_id, snapshot).await,
+        }
+    }
+    async fn remove(&mut self, collection_id: &str) -> likeness_collections::Result<()> {
+        match self {
+            BrowserStore::IndexedDb(s) => s.remove(collection_id).await,
+            BrowserStore::Memory(s) => s.remove(collection_id).await,
+        }
+    }
+}
+
+struct Inner {
+    vision: FaceEngine,
+    collections: Mutex<Collections<BrowserStore>>,
+}
+
+impl Inner {
+    /// The collections, exclusively, up to date with writes from other tabs.
+    async fn collections(&self) -> Result<MutexGuard<'_, Collections<BrowserStore>>, JsValue> {
+        let mut guard = self.collections.lock().await;
+        if guard.store().changed_elsewhere().await.map_err(collection_error)? {
+            guard.reload().await.map_err(collection_error)?;
+        }
+        Ok(guard)
+    }
+}
+
+/// The Likeness engine: models loaded, collections open.
+#[wasm_bindgen]
+pub struct Engine {
+    inner: Rc<Inner>,
+}
+
+/// Run `body` with the engine's state as a JS promise.
+fn run<F, Fut>(inner: &Rc<Inner>, body: F) -> Promise
+where
+    F: FnOnce(Rc<Inner>) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    let inner = inner.clone();
+    future_to_promise(async move { body(inner).await })
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Load the three ONNX models (BlazeFace short range, BlazeFace full range, faceres) and
+    /// open the IndexedDB database `database`, creating it on first use; with no database,
+    /// collections live in memory only.
+    pub async fn open(
+        detector_short: Uint8Array,
+        detector_full: Uint8Array,
+        embedder: Uint8Array,
+        database: Option<String>,
+    ) -> Result<Engine, JsValue> {
+        let (short, full, emb) = (detector_short.to_vec(), detector_full.to_vec(), embedder.to_vec());
+        let vision = FaceEngine::load(ModelBytes { detector_short: &short, detector_full: &full, embedder: &emb })
+            .map_err(vision_error)?;
+        let (store, replica) = match database {
+            Some(name) => {
+                let mut idb = IdbStore::open(&name).await.map_err(collection_error)?;
+                let replica = idb.replica_id().await.map_err(collection_error)?;
+                (BrowserStore::IndexedDb(idb), replica)
+            }
+            None => (BrowserStore::Memory(MemoryStore::default()), idb::random_replica_id()),
+        };
+        let space = VectorSpace::of(&vision);
+        let collections =
+            Collections::open(store, Box::new(JsClock), replica, space).await.map_err(collection_error)?;
+        Ok(Engine { inner: Rc::new(Inner { vision, collections: Mutex::new(collections) }) })
+    }
+
+    /// The embedder's model version (`FaceModelVersion` in responses).
+    #[wasm_bindgen(getter, js_name = faceModelVersion)]
+    pub fn face_model_version(&self) -> String {
+        self.inner.vision.face_model_version().to_string()
+    }
+
+    // ---- vision ---------------------------------------------------------------------------
+
+    /// DetectFaces on one image.
+    #[wasm_bindgen(js_name = detectFaces)]
+    pub fn detect_faces(&self, image: JsValue) -> Result<JsValue, JsValue> {
+        let image = interop::image(&image)?;
+        response(&self.inner.vision.detect_faces(image.as_input()).map_err(vision_error)?)
+    }
+
+    /// CompareFaces: `{SimilarityThreshold}` with a source and a target image.
+    #[wasm_bindgen(js_name = compareFaces)]
+    pub fn compare_faces(&self, request_: JsValue, source: JsValue, target: JsValue) -> Result<JsValue, JsValue> {
+        let req: interop::CompareFacesRequest = request(request_)?;
+        let (source, target) = (interop::image(&source)?, interop::image(&target)?);
+        let threshold = req.similarity_threshold.unwrap_or(DEFAULT_SIMILARITY_THRESHOLD);
+        let out =
+            self.inner.vision.compare_faces(source.as_input(), target.as_input(), threshold).map_err(vision_error)?;
+        response(&out)
+    }
+
+    // ---- collections ----------------------------------------------------------------------
+
+    #[wasm_bindgen(js_name = createCollection)]
+    pub fn create_collection(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::CollectionRequest = request(request_)?;
+            let mut c = inner.collections().await?;
+            response(&c.create_collection(&req.collection_id).await.map_err(collection_error)?)
+        })
+    }
+
+    #[wasm_bindgen(js_name = deleteCollection)]
+    pub fn delete_collection(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::CollectionRequest = request(request_)?;
+            let mut c = inner.collections().await?;
+            response(&c.delete_collection(&req.collection_id).await.map_err(collection_error)?)
+        })
+    }
+
+    #[wasm_bindgen(js_name = describeCollection)]
+    pub fn describe_collection(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::CollectionRequest = request(request_)?;
+            let c = inner.collections().await?;
+            response(&c.describe_collection(&req.collection_id).map_err(collection_error)?)
+        })
+    }
+
+    #[wasm_bindgen(js_name = listCollections)]
+    pub fn list_collections(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: ListCollectionsInput = request(request_)?;
+            let c = inner.collections().await?;
+            response(&c.list_collections(&req).map_err(collection_error)?)
+        })
+    }
+
+    /// IndexFaces: `{CollectionId, ExternalImageId, MaxFaces, QualityFilter}` and an image.
+    #[wasm_bindgen(js_name = indexFaces)]
+    pub fn index_faces(&self, request_: JsValue, image: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: IndexFacesInput = request(request_)?;
+            let image = interop::image(&image)?;
+            let mut c = inner.collections().await?;
+            let out = c.index_faces_image(&inner.vision, req, image.as_input()).await.map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = listFaces)]
+    pub fn list_faces(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: ListFacesInput = request(request_)?;
+            let c = inner.collections().await?;
+            response(&c.list_faces(&req).map_err(collection_error)?)
+        })
+    }
+
+    #[wasm_bindgen(js_name = deleteFaces)]
+    pub fn delete_faces(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::DeleteFacesRequest = request(request_)?;
+            let mut c = inner.collections().await?;
+            response(&c.delete_faces(&req.collection_id, &req.face_ids).await.map_err(collection_error)?)
+        })
+    }
+
+    #[wasm_bindgen(js_name = searchFaces)]
+    pub fn search_faces(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::SearchFacesRequest = request(request_)?;
+            let c = inner.collections().await?;
+            let out = c
+                .search_faces(&req.collection_id, &req.face_id, req.face_match_threshold, req.max_faces)
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = searchFacesByImage)]
+    pub fn search_faces_by_image(&self, request_: JsValue, image: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::SearchFacesByImageRequest = request(request_)?;
+            let image = interop::image(&image)?;
+            let c = inner.collections().await?;
+            let out = c
+                .search_faces_by_image(
+                    &inner.vision,
+                    &req.collection_id,
+                    image.as_input(),
+                    req.face_match_threshold,
+                    req.max_faces,
+                    req.quality_filter,
+                )
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = createUser)]
+    pub fn create_user(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::UserRequest = request(request_)?;
+            let mut c = inner.collections().await?;
+            let out = c
+                .create_user(&req.collection_id, &req.user_id, req.client_request_token.as_deref())
+                .await
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = deleteUser)]
+    pub fn delete_user(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::UserRequest = request(request_)?;
+            let mut c = inner.collections().await?;
+            let out = c
+                .delete_user(&req.collection_id, &req.user_id, req.client_request_token.as_deref())
+                .await
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = listUsers)]
+    pub fn list_users(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::ListUsersRequest = request(request_)?;
+            let c = inner.collections().await?;
+            let out = c
+                .list_users(&req.collection_id, req.max_results, req.next_token.as_deref())
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = associateFaces)]
+    pub fn associate_faces(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: AssociateFacesInput = request(request_)?;
+            let mut c = inner.collections().await?;
+            response(&c.associate_faces(req).await.map_err(collection_error)?)
+        })
+    }
+
+    #[wasm_bindgen(js_name = disassociateFaces)]
+    pub fn disassociate_faces(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::DisassociateFacesRequest = request(request_)?;
+            let mut c = inner.collections().await?;
+            let out = c
+                .disassociate_faces(
+                    &req.collection_id,
+                    &req.user_id,
+                    &req.face_ids,
+                    req.client_request_token.as_deref(),
+                )
+                .await
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = searchUsers)]
+    pub fn search_users(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::SearchUsersRequest = request(request_)?;
+            let c = inner.collections().await?;
+            let out = c
+                .search_users(
+                    &req.collection_id,
+                    req.user_id.as_deref(),
+                    req.face_id.as_deref(),
+                    req.user_match_threshold,
+                    req.max_users,
+                )
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    #[wasm_bindgen(js_name = searchUsersByImage)]
+    pub fn search_users_by_image(&self, request_: JsValue, image: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::SearchUsersByImageRequest = request(request_)?;
+            let image = interop::image(&image)?;
+            let c = inner.collections().await?;
+            let out = c
+                .search_users_by_image(
+                    &inner.vision,
+                    &req.collection_id,
+                    image.as_input(),
+                    req.user_match_threshold,
+                    req.max_users,
+                    req.quality_filter,
+                )
+                .map_err(collection_error)?;
+            response(&out)
+        })
+    }
+
+    // ---- replication ----------------------------------------------------------------------
+
+    /// The whole collection as one LKNS change set (backup, or seeding another device).
+    pub fn snapshot(&self, request_: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: interop::CollectionRequest = request(request_)?;
+            let c = inner.collections().await?;
+            let bytes = c.snapshot(&req.collection_id).map_err(collection_error)?;
+            Ok(Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Merge an LKNS change set (from [`snapshot`](Self::snapshot) or a sync peer), persist
+    /// it, and return the CollectionId it belongs to.
+    #[wasm_bindgen(js_name = applyChanges)]
+    pub fn apply_changes(&self, changes: JsValue) -> Promise {
+        run(&self.inner, |inner| async move {
+            let bytes = interop::bytes(&changes, "changes")?;
+            let mut c = inner.collections().await?;
+            Ok(c.apply_changes(&bytes).await.map_err(collection_error)?.into())
+        })
+    }
+}
