@@ -1,0 +1,196 @@
+// The engine's home thread: loads the wasm module and the models, opens IndexedDB, and runs
+// each call. Used directly on the main thread, or inside worker.js.
+
+import init, { Engine } from './wasm/likeness_wasm.js';
+import { toCamel, toPascal } from './casing.js';
+import { engineImage } from './images.js';
+import { LikenessError } from './errors.js';
+
+export const MODEL_FILES = {
+  detectorShort: 'blazeface-short.onnx',
+  detectorFull: 'blazeface-full.onnx',
+  embedder: 'faceres.onnx',
+};
+
+/**
+ * Which request fields hold images, and whether the call touches collections (and so takes
+ * the database's Web Lock, which makes tabs of one origin take turns).
+ */
+export const OPERATIONS = {
+  createCollection: { collections: true },
+  deleteCollection: { collections: true },
+  describeCollection: { collections: true },
+  listCollections: { collections: true },
+  indexFaces: { collections: true, images: ['image'] },
+  listFaces: { collections: true },
+  deleteFaces: { collections: true },
+  searchFaces: { collections: true },
+  searchFacesByImage: { collections: true, images: ['image'] },
+  createUser: { collections: true },
+  deleteUser: { collections: true },
+  listUsers: { collections: true },
+  associateFaces: { collections: true },
+  disassociateFaces: { collections: true },
+  searchUsers: { collections: true },
+  searchUsersByImage: { collections: true, images: ['image'] },
+  detectFaces: { images: ['image'] },
+  compareFaces: { images: ['sourceImage', 'targetImage'] },
+  exportCollection: { collections: true },
+  importChanges: { collections: true },
+};
+
+const MUTATIONS = new Set([
+  'createCollection',
+  'deleteCollection',
+  'indexFaces',
+  'deleteFaces',
+  'createUser',
+  'deleteUser',
+  'associateFaces',
+  'disassociateFaces',
+  'importChanges',
+]);
+
+async function fetchWithProgress(url, file, onProgress) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new LikenessError('ModelLoadError', `cannot fetch ${url}: ${e.message}`);
+  }
+  if (!response.ok) throw new LikenessError('ModelLoadError', `cannot fetch ${url}: HTTP ${response.status}`);
+  const total = Number(response.headers.get('content-length')) || 0;
+  if (!response.body) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    onProgress({ file, loaded: bytes.length, total: bytes.length });
+    return bytes;
+  }
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress({ file, loaded, total });
+  }
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
+
+async function modelBytes(source, file, onProgress) {
+  if (source instanceof Uint8Array) {
+    onProgress({ file, loaded: source.length, total: source.length });
+    return source;
+  }
+  if (source instanceof ArrayBuffer) return modelBytes(new Uint8Array(source), file, onProgress);
+  return fetchWithProgress(source, file, onProgress);
+}
+
+/**
+ * Default asset locations: next to this module in the package's dist/. Written as literal
+ * `new URL('./…', import.meta.url)` so bundlers (Vite, webpack, Parcel) copy the files.
+ */
+export function defaultUrls() {
+  return {
+    wasm: new URL('./wasm/likeness_wasm_bg.wasm', import.meta.url).href,
+    detectorShort: new URL('./models/blazeface-short.onnx', import.meta.url).href,
+    detectorFull: new URL('./models/blazeface-full.onnx', import.meta.url).href,
+    embedder: new URL('./models/faceres.onnx', import.meta.url).href,
+  };
+}
+
+export class Host {
+  constructor(engine, database) {
+    this.engine = engine;
+    this.database = database;
+    // In-memory engines (database null) share nothing, so they need no lock and no channel.
+    this.lockName = database == null ? null : `likeness:${database}`;
+    this.channel = this.lockName && typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(this.lockName) : null;
+  }
+
+  /**
+   * Load everything. `options.models` maps detectorShort/detectorFull/embedder to URLs or
+   * bytes, or gives `baseUrl` for all three; `options.wasm` is a URL, bytes or a
+   * WebAssembly.Module. Progress is reported per file as bytes arrive.
+   */
+  static async open(options = {}, onProgress = () => {}) {
+    const database = options.database === undefined ? 'likeness' : options.database;
+    const models = options.models ?? {};
+    const defaults = defaultUrls();
+    const base = models.baseUrl ? new URL(models.baseUrl, globalThis.location?.href) : null;
+    const modelUrl = (key) => models[key] ?? (base ? new URL(MODEL_FILES[key], base).href : defaults[key]);
+    const started = performance.now();
+    try {
+      await init({ module_or_path: options.wasm ?? defaults.wasm });
+    } catch (e) {
+      throw new LikenessError('ModelLoadError', `cannot load the WebAssembly module: ${e.message}`);
+    }
+    const [short, full, embedder] = await Promise.all(
+      Object.keys(MODEL_FILES).map((key) => modelBytes(modelUrl(key), MODEL_FILES[key], onProgress)),
+    );
+    const fetched = performance.now();
+    let engine;
+    try {
+      engine = await Engine.open(short, full, embedder, database);
+    } catch (e) {
+      throw LikenessError.from(e);
+    }
+    const host = new Host(engine, database);
+    host.timings = { fetchMs: fetched - started, initMs: performance.now() - fetched };
+    return host;
+  }
+
+  get faceModelVersion() {
+    return this.engine.faceModelVersion;
+  }
+
+  /** Run one operation: `request` is the camelCase request with image descriptors. */
+  async call(method, request = {}) {
+    const spec = OPERATIONS[method];
+    if (!spec) throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
+    const run = () => this.#invoke(method, request ?? {});
+    try {
+      if (!spec.collections || !this.lockName || typeof navigator === 'undefined' || !navigator.locks) return await run();
+      const result = await navigator.locks.request(this.lockName, run);
+      if (MUTATIONS.has(method)) this.channel?.postMessage({ method, collectionId: request.collectionId ?? result?.collectionId });
+      return result;
+    } catch (e) {
+      throw LikenessError.from(e);
+    }
+  }
+
+  async #invoke(method, request) {
+    const spec = OPERATIONS[method];
+    const images = [];
+    const rest = { ...request };
+    for (const key of spec.images ?? []) {
+      if (rest[key] == null) throw new LikenessError('InvalidParameterException', `${key} is required`);
+      try {
+        images.push(engineImage(rest[key]));
+      } catch (e) {
+        throw new LikenessError('InvalidImageFormatException', `cannot read the image: ${e.message}`);
+      }
+      delete rest[key];
+    }
+    const e = this.engine;
+    switch (method) {
+      case 'detectFaces':
+        return toCamel(e.detectFaces(images[0]));
+      case 'compareFaces':
+        return toCamel(e.compareFaces(toPascal(rest), images[0], images[1]));
+      case 'exportCollection':
+        return { collectionId: rest.collectionId, changes: await e.snapshot(toPascal(rest)) };
+      case 'importChanges':
+        return { collectionId: await e.applyChanges(rest.changes) };
+      default:
+        return toCamel(await e[method](toPascal(rest), ...images));
+    }
+  }
+}

@@ -1,0 +1,366 @@
+// Hand-written types for the `likeness` package. Shapes mirror Amazon Rekognition's
+// requests and responses with camelCase keys.
+
+/** Anything the engine can read pixels from. Encoded bytes keep their EXIF orientation. */
+export type ImageSource =
+  | Blob
+  | File
+  | ArrayBuffer
+  | ArrayBufferView
+  | ImageData
+  | ImageBitmap
+  | HTMLImageElement
+  | HTMLCanvasElement
+  | HTMLVideoElement
+  | OffscreenCanvas
+  | VideoFrame;
+
+/** A model or module given as a URL or as bytes. */
+export type AssetSource = string | URL | ArrayBuffer | Uint8Array;
+
+export interface LoadProgress {
+  /** Which asset: "blazeface-short.onnx", "blazeface-full.onnx" or "faceres.onnx". */
+  file: string;
+  loaded: number;
+  /** 0 when the server sent no Content-Length. */
+  total: number;
+}
+
+export interface OpenOptions {
+  /** IndexedDB database holding the collections. Default "likeness"; `null` keeps them in memory only. */
+  database?: string | null;
+  /** Where the models come from. Default: `models/` next to the package's `index.js`. */
+  models?: {
+    /** A folder URL (ending in "/") holding the three model files. */
+    baseUrl?: string | URL;
+    detectorShort?: AssetSource;
+    detectorFull?: AssetSource;
+    embedder?: AssetSource;
+  };
+  /** The .wasm module. Default: `wasm/likeness_wasm_bg.wasm` next to `index.js`. */
+  wasm?: AssetSource | WebAssembly.Module;
+  /** Run the engine in a module Worker (default: true where Worker exists). */
+  worker?: boolean;
+  /** Override the worker script URL (bundlers that copy `likeness/worker` elsewhere). */
+  workerUrl?: string | URL;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export type QualityFilter = 'NONE' | 'AUTO' | 'LOW' | 'MEDIUM' | 'HIGH';
+export type OrientationCorrection = 'ROTATE_0' | 'ROTATE_90' | 'ROTATE_180' | 'ROTATE_270';
+export type QualityReason =
+  | 'EXCEEDS_MAX_FACES'
+  | 'EXTREME_POSE'
+  | 'LOW_BRIGHTNESS'
+  | 'LOW_SHARPNESS'
+  | 'LOW_CONFIDENCE'
+  | 'SMALL_BOUNDING_BOX'
+  | 'LOW_FACE_QUALITY';
+export type UserStatus = 'CREATED' | 'ACTIVE';
+
+/** Ratios of the image's width and height. */
+export interface BoundingBox {
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+}
+export interface Landmark {
+  type: 'eyeLeft' | 'eyeRight' | 'nose' | 'mouthCenter' | 'earLeft' | 'earRight';
+  x: number;
+  y: number;
+}
+export interface FaceDetail {
+  boundingBox: BoundingBox;
+  landmarks: Landmark[];
+  /** Degrees. */
+  pose: { roll: number; yaw: number; pitch: number };
+  /** 0-100. */
+  quality: { brightness: number; sharpness: number };
+  /** 0-100. */
+  confidence: number;
+}
+export interface Face {
+  faceId: string;
+  boundingBox: BoundingBox;
+  imageId: string;
+  externalImageId?: string;
+  confidence: number;
+  indexFacesModelVersion: string;
+  userId?: string;
+}
+export interface FaceMatch {
+  /** Calibrated 0-100: 80 accepts 1 in 100 different-person pairs, 90 1 in 1,000, 95 1 in 10,000, 99 1 in 100,000. */
+  similarity: number;
+  face: Face;
+}
+export interface User {
+  userId: string;
+  userStatus: UserStatus;
+}
+export interface UserMatch {
+  similarity: number;
+  user: User;
+}
+
+export interface CollectionRequest {
+  collectionId: string;
+}
+export interface CreateCollectionResponse {
+  statusCode: number;
+  collectionArn: string;
+  faceModelVersion: string;
+}
+export interface DescribeCollectionResponse {
+  faceCount: number;
+  userCount: number;
+  faceModelVersion: string;
+  collectionArn: string;
+  /** Seconds since the epoch. */
+  creationTimestamp: number;
+}
+export interface ListCollectionsRequest {
+  maxResults?: number;
+  nextToken?: string;
+}
+export interface ListCollectionsResponse {
+  collectionIds: string[];
+  faceModelVersions: string[];
+  nextToken?: string;
+}
+
+export interface IndexFacesRequest {
+  collectionId: string;
+  image: ImageSource;
+  externalImageId?: string;
+  /** 1-100: keep the largest faces. */
+  maxFaces?: number;
+  /** Default "AUTO". */
+  qualityFilter?: QualityFilter;
+}
+export interface IndexFacesResponse {
+  faceRecords: { face: Face; faceDetail: FaceDetail }[];
+  orientationCorrection: OrientationCorrection;
+  faceModelVersion: string;
+  unindexedFaces: { reasons: QualityReason[]; faceDetail: FaceDetail }[];
+}
+export interface ListFacesRequest {
+  collectionId: string;
+  maxResults?: number;
+  nextToken?: string;
+  userId?: string;
+  faceIds?: string[];
+}
+export interface ListFacesResponse {
+  faces: Face[];
+  nextToken?: string;
+  faceModelVersion: string;
+}
+export interface DeleteFacesRequest {
+  collectionId: string;
+  faceIds: string[];
+}
+export interface DeleteFacesResponse {
+  deletedFaces: string[];
+  unsuccessfulFaceDeletions: {
+    faceId: string;
+    userId?: string;
+    reasons: ('ASSOCIATED_TO_AN_EXISTING_USER' | 'FACE_NOT_FOUND')[];
+  }[];
+}
+
+export interface SearchFacesRequest {
+  collectionId: string;
+  faceId: string;
+  /** Default 80. */
+  faceMatchThreshold?: number;
+  /** Default 80. */
+  maxFaces?: number;
+}
+export interface SearchFacesResponse {
+  searchedFaceId: string;
+  faceMatches: FaceMatch[];
+  faceModelVersion: string;
+}
+export interface SearchFacesByImageRequest {
+  collectionId: string;
+  image: ImageSource;
+  faceMatchThreshold?: number;
+  maxFaces?: number;
+  /** Applied to the searched (largest) face. Default "NONE". */
+  qualityFilter?: QualityFilter;
+}
+export interface SearchFacesByImageResponse {
+  searchedFaceBoundingBox: BoundingBox;
+  searchedFaceConfidence: number;
+  faceMatches: FaceMatch[];
+  faceModelVersion: string;
+}
+
+export interface UserRequest {
+  collectionId: string;
+  userId: string;
+  clientRequestToken?: string;
+}
+export interface ListUsersRequest {
+  collectionId: string;
+  maxResults?: number;
+  nextToken?: string;
+}
+export interface ListUsersResponse {
+  users: User[];
+  nextToken?: string;
+}
+export interface AssociateFacesRequest {
+  collectionId: string;
+  userId: string;
+  faceIds: string[];
+  /** Default 75. */
+  userMatchThreshold?: number;
+  clientRequestToken?: string;
+}
+export interface AssociateFacesResponse {
+  associatedFaces: { faceId: string }[];
+  unsuccessfulFaceAssociations: {
+    faceId: string;
+    userId?: string;
+    confidence?: number;
+    reasons: ('FACE_NOT_FOUND' | 'ASSOCIATED_TO_A_DIFFERENT_USER' | 'LOW_MATCH_CONFIDENCE')[];
+  }[];
+  userStatus: UserStatus;
+}
+export interface DisassociateFacesRequest {
+  collectionId: string;
+  userId: string;
+  faceIds: string[];
+  clientRequestToken?: string;
+}
+export interface DisassociateFacesResponse {
+  disassociatedFaces: { faceId: string }[];
+  unsuccessfulFaceDisassociations: {
+    faceId: string;
+    userId?: string;
+    reasons: ('FACE_NOT_FOUND' | 'ASSOCIATED_TO_A_DIFFERENT_USER')[];
+  }[];
+  userStatus: UserStatus;
+}
+export interface SearchUsersRequest {
+  collectionId: string;
+  /** Exactly one of userId and faceId. */
+  userId?: string;
+  faceId?: string;
+  userMatchThreshold?: number;
+  maxUsers?: number;
+}
+export interface SearchUsersResponse {
+  userMatches: UserMatch[];
+  faceModelVersion: string;
+  searchedFace?: { faceId: string };
+  searchedUser?: { userId: string };
+}
+export interface SearchUsersByImageRequest {
+  collectionId: string;
+  image: ImageSource;
+  userMatchThreshold?: number;
+  maxUsers?: number;
+  qualityFilter?: QualityFilter;
+}
+export interface SearchUsersByImageResponse {
+  userMatches: UserMatch[];
+  faceModelVersion: string;
+  searchedFace?: { faceDetail: FaceDetail };
+  unsearchedFaces: {
+    faceDetails: FaceDetail;
+    reasons: ('FACE_NOT_LARGEST' | 'EXCEEDS_MAX_FACES' | QualityReason)[];
+  }[];
+}
+
+export interface DetectFacesRequest {
+  image: ImageSource;
+}
+export interface DetectFacesResponse {
+  faceDetails: FaceDetail[];
+  orientationCorrection: OrientationCorrection;
+}
+export interface CompareFacesRequest {
+  sourceImage: ImageSource;
+  targetImage: ImageSource;
+  /** Default 80. */
+  similarityThreshold?: number;
+}
+export interface CompareFacesResponse {
+  sourceImageFace: { boundingBox: BoundingBox; confidence: number };
+  faceMatches: { similarity: number; face: FaceDetail }[];
+  unmatchedFaces: FaceDetail[];
+  sourceImageOrientationCorrection: OrientationCorrection;
+  targetImageOrientationCorrection: OrientationCorrection;
+}
+
+export interface ExportCollectionResponse {
+  collectionId: string;
+  /** The collection as one LKNS change set. Contains face vectors: biometric data. */
+  changes: Uint8Array;
+}
+export interface ImportChangesRequest {
+  changes: Uint8Array | ArrayBuffer;
+}
+
+export interface ChangeEvent {
+  method: string;
+  collectionId?: string;
+}
+
+/** A failed call. `name` is the Rekognition exception name, or `StorageException` for IndexedDB failures. */
+export class LikenessError extends Error {
+  name:
+    | 'InvalidParameterException'
+    | 'InvalidImageFormatException'
+    | 'ImageTooLargeException'
+    | 'ResourceNotFoundException'
+    | 'ResourceAlreadyExistsException'
+    | 'InvalidPaginationTokenException'
+    | 'ConflictException'
+    | 'IdempotentParameterMismatchException'
+    | 'ServiceQuotaExceededException'
+    | 'InvalidSnapshotException'
+    | 'StorageException'
+    | 'ModelLoadError'
+    | 'InvalidStateError'
+    | 'InternalServerError'
+    | string;
+  constructor(name: string, message: string);
+}
+
+export const MODEL_FILES: { detectorShort: string; detectorFull: string; embedder: string };
+
+export class Likeness {
+  static open(options?: OpenOptions): Promise<Likeness>;
+  static deleteDatabase(database?: string): Promise<void>;
+  readonly faceModelVersion: string;
+  readonly timings: { fetchMs: number; initMs: number };
+  onChange(listener: (event: ChangeEvent) => void): () => void;
+  close(): void;
+
+  createCollection(request: CollectionRequest): Promise<CreateCollectionResponse>;
+  deleteCollection(request: CollectionRequest): Promise<{ statusCode: number }>;
+  describeCollection(request: CollectionRequest): Promise<DescribeCollectionResponse>;
+  listCollections(request?: ListCollectionsRequest): Promise<ListCollectionsResponse>;
+  indexFaces(request: IndexFacesRequest): Promise<IndexFacesResponse>;
+  listFaces(request: ListFacesRequest): Promise<ListFacesResponse>;
+  deleteFaces(request: DeleteFacesRequest): Promise<DeleteFacesResponse>;
+  searchFaces(request: SearchFacesRequest): Promise<SearchFacesResponse>;
+  searchFacesByImage(request: SearchFacesByImageRequest): Promise<SearchFacesByImageResponse>;
+  createUser(request: UserRequest): Promise<Record<string, never>>;
+  deleteUser(request: UserRequest): Promise<Record<string, never>>;
+  listUsers(request: ListUsersRequest): Promise<ListUsersResponse>;
+  associateFaces(request: AssociateFacesRequest): Promise<AssociateFacesResponse>;
+  disassociateFaces(request: DisassociateFacesRequest): Promise<DisassociateFacesResponse>;
+  searchUsers(request: SearchUsersRequest): Promise<SearchUsersResponse>;
+  searchUsersByImage(request: SearchUsersByImageRequest): Promise<SearchUsersByImageResponse>;
+  detectFaces(request: DetectFacesRequest): Promise<DetectFacesResponse>;
+  compareFaces(request: CompareFacesRequest): Promise<CompareFacesResponse>;
+  exportCollection(request: CollectionRequest): Promise<ExportCollectionResponse>;
+  importChanges(request: ImportChangesRequest): Promise<{ collectionId: string }>;
+}
+
+export default Likeness;

@@ -1,0 +1,184 @@
+// The `likeness` package: Rekognition's face collection operations, in the browser.
+//
+//   const likeness = await Likeness.open();
+//   await likeness.createCollection({ collectionId: 'staff' });
+//   await likeness.indexFaces({ collectionId: 'staff', image: file, externalImageId: 'ana' });
+//   const { faceMatches } = await likeness.searchFacesByImage({ collectionId: 'staff', image: video });
+//
+// Every method is async, takes one camelCase request shaped like Rekognition's and resolves
+// with a camelCase response; failures reject with a LikenessError named after the
+// Rekognition exception. Collections live in IndexedDB on this device.
+
+import { describeImage, transferables } from './images.js';
+import { LikenessError } from './errors.js';
+import { OPERATIONS, MODEL_FILES } from './host.js';
+
+export { LikenessError, MODEL_FILES };
+
+const absolute = (u) => (typeof u === 'string' || u instanceof URL ? new URL(u, globalThis.location?.href).href : u);
+
+function cloneableOptions(options) {
+  const models = { ...(options.models ?? {}) };
+  for (const k of Object.keys(models)) models[k] = absolute(models[k]);
+  return { database: options.database, models, wasm: absolute(options.wasm) };
+}
+
+/** Runs calls in this thread. */
+class LocalTransport {
+  static async open(options, onProgress) {
+    const { Host } = await import('./host.js');
+    const t = new LocalTransport();
+    t.host = await Host.open(options, onProgress);
+    t.info = { faceModelVersion: t.host.faceModelVersion, timings: t.host.timings };
+    return t;
+  }
+  call(method, request) {
+    return this.host.call(method, request);
+  }
+  close() {}
+}
+
+/** Runs calls in a dedicated module Worker; images are transferred, not copied. */
+class WorkerTransport {
+  static async open(options, onProgress) {
+    const t = new WorkerTransport();
+    t.worker = options.workerUrl
+      ? new Worker(options.workerUrl, { type: 'module' })
+      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    t.pending = new Map();
+    t.nextId = 1;
+    t.onProgress = onProgress;
+    t.worker.onmessage = ({ data }) => {
+      if (data.progress) return t.onProgress(data.progress);
+      const p = t.pending.get(data.id);
+      if (!p) return;
+      t.pending.delete(data.id);
+      if (data.error) p.reject(new LikenessError(data.error.name, data.error.message));
+      else p.resolve(data.result);
+    };
+    t.worker.onerror = (ev) => {
+      const err = new LikenessError('InternalServerError', `worker failed: ${ev.message ?? 'unknown error'}`);
+      for (const p of t.pending.values()) p.reject(err);
+      t.pending.clear();
+    };
+    t.info = await t.post('open', cloneableOptions(options), []);
+    return t;
+  }
+  post(method, request, transfer) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, request }, transfer);
+    });
+  }
+  call(method, request) {
+    const transfer = [];
+    for (const key of OPERATIONS[method]?.images ?? []) {
+      if (request[key]) transfer.push(...transferables(request[key]));
+    }
+    return this.post(method, request, transfer);
+  }
+  close() {
+    this.worker.terminate();
+    const err = new LikenessError('InvalidStateError', 'the engine was closed');
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+export class Likeness {
+  #transport;
+  #database;
+  #channel = null;
+
+  constructor(transport, database) {
+    this.#transport = transport;
+    this.#database = database;
+  }
+
+  /**
+   * Load the engine and open the collections stored in IndexedDB database `database`
+   * (default "likeness"; `null` keeps them in memory only). With `worker: true` (the default where module workers exist),
+   * detection, embedding and search run in a Web Worker.
+   */
+  static async open(options = {}) {
+    const onProgress = options.onProgress ?? (() => {});
+    const useWorker = options.worker ?? typeof Worker !== 'undefined';
+    const transport = useWorker
+      ? await WorkerTransport.open(options, onProgress)
+      : await LocalTransport.open(options, onProgress);
+    return new Likeness(transport, options.database === undefined ? 'likeness' : options.database);
+  }
+
+  /** Delete a database and every collection in it. Open engines on it close their connection. */
+  static deleteDatabase(database = 'likeness') {
+    return new Promise((resolve, reject) => {
+      const req = indexedDB.deleteDatabase(database);
+      req.onsuccess = () => resolve();
+      req.onerror = () => reject(new LikenessError('StorageException', `cannot delete ${database}: ${req.error?.message}`));
+    });
+  }
+
+  /** The embedder version stamped on every face (`faceModelVersion`). */
+  get faceModelVersion() {
+    return this.#transport.info.faceModelVersion;
+  }
+
+  /** Milliseconds spent fetching (wasm + models) and initialising (compile, model load, open). */
+  get timings() {
+    return this.#transport.info.timings;
+  }
+
+  /**
+   * Call `listener({method, collectionId})` whenever another tab or worker on this origin
+   * changes this database. Returns a function that stops listening.
+   */
+  onChange(listener) {
+    if (this.#database == null || typeof BroadcastChannel === 'undefined') return () => {};
+    const channel = new BroadcastChannel(`likeness:${this.#database}`);
+    channel.onmessage = ({ data }) => listener(data);
+    return () => channel.close();
+  }
+
+  /** Stop the worker (if any). Later calls reject. */
+  close() {
+    this.#transport.close();
+  }
+
+  async #call(method, request = {}) {
+    if (request === null || typeof request !== 'object') {
+      throw new LikenessError('InvalidParameterException', `${method} takes one request object`);
+    }
+    const prepared = { ...request };
+    for (const key of OPERATIONS[method].images ?? []) {
+      if (prepared[key] == null) throw new LikenessError('InvalidParameterException', `${key} is required`);
+      prepared[key] = await describeImage(prepared[key]);
+    }
+    return this.#transport.call(method, prepared);
+  }
+
+  createCollection(request) { return this.#call('createCollection', request); }
+  deleteCollection(request) { return this.#call('deleteCollection', request); }
+  describeCollection(request) { return this.#call('describeCollection', request); }
+  listCollections(request = {}) { return this.#call('listCollections', request); }
+  indexFaces(request) { return this.#call('indexFaces', request); }
+  listFaces(request) { return this.#call('listFaces', request); }
+  deleteFaces(request) { return this.#call('deleteFaces', request); }
+  searchFaces(request) { return this.#call('searchFaces', request); }
+  searchFacesByImage(request) { return this.#call('searchFacesByImage', request); }
+  createUser(request) { return this.#call('createUser', request); }
+  deleteUser(request) { return this.#call('deleteUser', request); }
+  listUsers(request) { return this.#call('listUsers', request); }
+  associateFaces(request) { return this.#call('associateFaces', request); }
+  disassociateFaces(request) { return this.#call('disassociateFaces', request); }
+  searchUsers(request) { return this.#call('searchUsers', request); }
+  searchUsersByImage(request) { return this.#call('searchUsersByImage', request); }
+  detectFaces(request) { return this.#call('detectFaces', request); }
+  compareFaces(request) { return this.#call('compareFaces', request); }
+  /** The whole collection as bytes (LKNS change set): a backup, or a seed for another device. */
+  exportCollection(request) { return this.#call('exportCollection', request); }
+  /** Merge bytes from exportCollection (or a sync peer) into this device's collections. */
+  importChanges(request) { return this.#call('importChanges', request); }
+}
+
+export default Likeness;

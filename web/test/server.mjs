@@ -1,0 +1,101 @@
+// A static file server on 127.0.0.1 for the browser tests and benchmarks: the built package
+// under /dist/, test pages under /pages/, and the shared photos under /data/.
+
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WEB = path.resolve(here, '..');
+export const REPO = path.resolve(WEB, '..');
+export const SHARED_DATA = path.resolve(REPO, '..', 'shared', 'data');
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.md': 'text/markdown; charset=utf-8',
+};
+
+/** Serve `mounts` ({'/prefix/': '/abs/dir'}) plus any `extra` (url -> {type, body}). */
+export function serve(mounts, extra = {}) {
+  const server = http.createServer((req, res) => {
+    const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (extra[url]) {
+      res.writeHead(200, { 'content-type': extra[url].type, 'cache-control': 'no-store' });
+      return res.end(extra[url].body);
+    }
+    for (const [prefix, dir] of Object.entries(mounts)) {
+      if (!url.startsWith(prefix)) continue;
+      const file = path.resolve(dir, url.slice(prefix.length));
+      if (!file.startsWith(path.resolve(dir))) break;
+      fs.stat(file, (err, st) => {
+        if (err || !st.isFile()) {
+          res.writeHead(404);
+          return res.end('not found');
+        }
+        res.writeHead(200, {
+          'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+          'content-length': st.size,
+          'cache-control': 'no-store',
+        });
+        fs.createReadStream(file).pipe(res);
+      });
+      return;
+    }
+    res.writeHead(404);
+    res.end('not found');
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      resolve({ origin: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) });
+    });
+  });
+}
+
+/** Headless Debian Chromium with a fresh profile, through playwright-core. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const profile = fs.mkdtempSync(path.join((await import('node:os')).tmpdir(), 'likeness-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The page every test opens: the package importable as "likeness" through an import map. */
+export const HARNESS = `<!doctype html>
+<meta charset="utf-8">
+<title>likeness test harness</title>
+<script type="importmap">{"imports": {"likeness": "/dist/index.js"}}</script>
+<script type="module">
+  import { Likeness, LikenessError } from 'likeness';
+  window.Likeness = Likeness;
+  window.LikenessError = LikenessError;
+  window.fetchBytes = async (url) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+  window.harnessReady = true;
+</script>
+<body></body>`;

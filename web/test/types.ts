@@ -1,0 +1,41 @@
+// Compiled with `tsc --noEmit` (see tsconfig.json): the hand-written types accept real usage
+// and reject mistakes. Never executed.
+import { Likeness, LikenessError, type FaceMatch, type IndexFacesResponse } from '../src/index.js';
+
+export async function usage(file: File, video: HTMLVideoElement): Promise<string | undefined> {
+  const likeness = await Likeness.open({
+    database: 'kiosk',
+    models: { baseUrl: '/models/' },
+    onProgress: ({ file, loaded, total }) => console.debug(file, loaded, total),
+  });
+  await likeness.createCollection({ collectionId: 'staff' });
+  const indexed: IndexFacesResponse = await likeness.indexFaces({
+    collectionId: 'staff',
+    image: file,
+    externalImageId: 'ana',
+    maxFaces: 1,
+    qualityFilter: 'AUTO',
+  });
+  const faceIds = indexed.faceRecords.map((r) => r.face.faceId);
+  await likeness.createUser({ collectionId: 'staff', userId: 'ana' });
+  await likeness.associateFaces({ collectionId: 'staff', userId: 'ana', faceIds });
+  const { userMatches } = await likeness.searchUsersByImage({ collectionId: 'staff', image: video });
+  const { faceMatches } = await likeness.searchFacesByImage({ collectionId: 'staff', image: video, faceMatchThreshold: 95 });
+  const best: FaceMatch | undefined = faceMatches[0];
+  const page = await likeness.listFaces({ collectionId: 'staff', maxResults: 100 });
+  if (page.nextToken) await likeness.listFaces({ collectionId: 'staff', nextToken: page.nextToken });
+  const { changes } = await likeness.exportCollection({ collectionId: 'staff' });
+  await likeness.importChanges({ changes });
+  const stop = likeness.onChange(({ collectionId }) => console.debug(collectionId));
+  stop();
+  try {
+    await likeness.describeCollection({ collectionId: 'missing' });
+  } catch (e) {
+    if (e instanceof LikenessError && e.name === 'ResourceNotFoundException') return undefined;
+  }
+  // @ts-expect-error qualityFilter takes Rekognition's levels only
+  await likeness.indexFaces({ collectionId: 'staff', image: file, qualityFilter: 'BEST' });
+  // @ts-expect-error collectionId is required
+  await likeness.listFaces({});
+  return best?.face.externalImageId ?? userMatches[0]?.user.userId;
+}
