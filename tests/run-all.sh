@@ -7,17 +7,33 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 
-step "toolchain"
+step "toolchain and system packages"
 rustup target add wasm32-unknown-unknown >/dev/null
+# Debian's Chromium and ChromeDriver run the browser tests (wasm-bindgen-test, playwright-core).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+command -v node >/dev/null || { echo "Node.js and npm are required for the web package tests"; exit 1; }
 
 step "native: build and test the workspace (release, one build for tests and CLI)"
 # Same targets for both commands, so features unify identically and nothing builds twice;
-# `cargo build` is what leaves target/release/likeness for the smoke test.
-cargo build --release --workspace --all-targets
-cargo test --release --workspace --all-targets
+# `cargo build` is what leaves target/release/likeness for the smoke and parity tests.
+# likeness-wasm is a browser adapter: it is built and tested for wasm32 below.
+cargo build --release --workspace --exclude likeness-wasm --all-targets
+cargo test --release --workspace --exclude likeness-wasm --all-targets
 
-step "wasm32: vision and collections build for wasm32-unknown-unknown"
+step "wasm32: build the npm package (engine for wasm32 + simd128, bindings, models) into web/dist"
+bash web/build.sh
+# The engine crates on their own, so nothing non-portable hides behind the adapter's features.
 cargo build --release --target wasm32-unknown-unknown -p likeness-vision -p likeness-collections
+
+step "wasm32: bindings and IndexedDB store in headless Chromium (wasm-bindgen-test)"
+CHROMEDRIVER=$(command -v chromedriver) cargo test --release --target wasm32-unknown-unknown -p likeness-wasm
+
+step "web: TypeScript types and the package in headless Chromium (playwright-core)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 step "formatting"
 cargo fmt --all --check
