@@ -140,7 +140,9 @@ export class Host {
     try {
       engine = await Engine.open(short, full, embedder, database);
     } catch (e) {
-      throw LikenessError.from(e);
+      const err = LikenessError.from(e);
+      // A model that tract cannot load is a loading problem, not a service fault.
+      throw err.name === 'InternalServerError' ? new LikenessError('ModelLoadError', err.message) : err;
     }
     const host = new Host(engine, database);
     host.timings = { fetchMs: fetched - started, initMs: performance.now() - fetched };

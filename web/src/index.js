@@ -61,7 +61,12 @@ class WorkerTransport {
       for (const p of t.pending.values()) p.reject(err);
       t.pending.clear();
     };
-    t.info = await t.post('open', cloneableOptions(options), []);
+    try {
+      t.info = await t.post('open', cloneableOptions(options), []);
+    } catch (e) {
+      t.worker.terminate();
+      throw e;
+    }
     return t;
   }
   post(method, request, transfer) {

@@ -1,0 +1,93 @@
+//! Benchmark input: a collection of N synthetic faces (random unit vectors in the faceres
+//! space) written as one LKNS snapshot, plus the native SearchFaces time over it, so the
+//! browser benchmark (web/bench/bench.mjs) can import the same bytes and compare.
+//! Usage: synthetic_collection N OUT.lkns  (prints JSON on stdout)
+
+use likeness_collections::*;
+use likeness_vision::embedder::FACERES_DIMENSION;
+use likeness_vision::*;
+use std::time::Instant;
+
+/// xorshift64*: deterministic, dependency-free noise for reproducible vectors.
+struct Rng(u64);
+impl Rng {
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(n), Some(out)) = (args.get(1).and_then(|s| s.parse::<usize>().ok()), args.get(2)) else {
+        eprintln!("usage: synthetic_collection N OUT.lkns");
+        std::process::exit(2);
+    };
+    let space = VectorSpace {
+        face_model_version: FACE_MODEL_VERSION.into(),
+        dimension: FACERES_DIMENSION,
+        calibration: Calibration::default(),
+    };
+    let mut c = block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1_700_000_000_000)), 7, space))
+        .expect("memory store opens");
+    block_on(c.create_collection("synthetic")).expect("create");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut face_ids = Vec::with_capacity(n);
+    let detail = FaceDetail {
+        bounding_box: BoundingBox { width: 0.3, height: 0.4, left: 0.3, top: 0.2 },
+        landmarks: Vec::new(),
+        pose: Pose { roll: 0.0, yaw: 0.0, pitch: 0.0 },
+        quality: ImageQuality { brightness: 60.0, sharpness: 80.0 },
+        confidence: 99.0,
+    };
+    let mut image_no = 0;
+    while face_ids.len() < n {
+        let batch = (n - face_ids.len()).min(MAX_FACES);
+        let faces = (0..batch)
+            .map(|_| {
+                let mut v: Vec<f32> = (0..FACERES_DIMENSION).map(|_| rng.next_f32()).collect();
+                normalize(&mut v);
+                EmbeddedFace { detail: detail.clone(), embedding: v, size_pixels: 200.0 }
+            })
+            .collect();
+        let analyzed = AnalyzedImage {
+            width: 640,
+            height: 480,
+            orientation_correction: OrientationCorrection::Rotate0,
+            faces,
+            face_model_version: FACE_MODEL_VERSION.into(),
+        };
+        let input = IndexFacesInput {
+            collection_id: "synthetic".into(),
+            external_image_id: Some(format!("img{image_no}")),
+            max_faces: Some(MAX_FACES as u32),
+            quality_filter: Some(QualityFilter::None),
+        };
+        let indexed = block_on(c.index_faces_analyzed(input, &format!("synthetic-{image_no}"), analyzed)).expect("index");
+        face_ids.extend(indexed.face_records.into_iter().map(|r| r.face.face_id));
+        image_no += 1;
+    }
+    let bytes = c.snapshot("synthetic").expect("snapshot");
+    std::fs::write(out, &bytes).expect("write output");
+
+    // Native SearchFaces over the same collection: median of 21 queries.
+    let probes: Vec<&String> = face_ids.iter().step_by((n / 21).max(1)).take(21).collect();
+    let mut times: Vec<f64> = probes
+        .iter()
+        .map(|id| {
+            let t = Instant::now();
+            c.search_faces("synthetic", id, None, None).expect("search");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let probe_ids: Vec<String> = probes.iter().map(|s| format!("\"{s}\"")).collect();
+    println!(
+        "{{\"faces\": {n}, \"bytes\": {}, \"native_search_faces_ms\": {:.3}, \"probe_face_ids\": [{}]}}",
+        bytes.len(),
+        times[times.len() / 2],
+        probe_ids.join(", ")
+    );
+}
