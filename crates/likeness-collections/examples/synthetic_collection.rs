@@ -1,7 +1,8 @@
 //! Benchmark input: a collection of N synthetic faces (random unit vectors in the faceres
-//! space) written as one LKNS snapshot, plus the native SearchFaces time over it, so the
-//! browser benchmark (web/bench/bench.mjs) can import the same bytes and compare.
-//! Usage: synthetic_collection N OUT.lkns  (prints JSON on stdout)
+//! space) written as LKNS change sets of at most 10,000 faces each (OUT-0.lkns, OUT-1.lkns,
+//! ...; importing them in order rebuilds the collection), plus the native SearchFaces time
+//! over it, so the browser benchmark (web/bench/bench.mjs) can import the same bytes.
+//! Usage: synthetic_collection N OUT  (prints JSON on stdout)
 
 use likeness_collections::*;
 use likeness_vision::embedder::FACERES_DIMENSION;
@@ -22,7 +23,7 @@ impl Rng {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(n), Some(out)) = (args.get(1).and_then(|s| s.parse::<usize>().ok()), args.get(2)) else {
-        eprintln!("usage: synthetic_collection N OUT.lkns");
+        eprintln!("usage: synthetic_collection N OUT");
         std::process::exit(2);
     };
     let space = VectorSpace {
@@ -30,8 +31,9 @@ fn main() {
         dimension: FACERES_DIMENSION,
         calibration: Calibration::default(),
     };
-    let mut c = block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1_700_000_000_000)), 7, space))
-        .expect("memory store opens");
+    let mut c =
+        block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1_700_000_000_000)), 7, space))
+            .expect("memory store opens");
     block_on(c.create_collection("synthetic")).expect("create");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut face_ids = Vec::with_capacity(n);
@@ -43,6 +45,9 @@ fn main() {
         confidence: 99.0,
     };
     let mut image_no = 0;
+    let mut chunks = Vec::new();
+    let mut since = VersionVector::default();
+    let mut bytes_total = 0;
     while face_ids.len() < n {
         let batch = (n - face_ids.len()).min(MAX_FACES);
         let faces = (0..batch)
@@ -65,12 +70,19 @@ fn main() {
             max_faces: Some(MAX_FACES as u32),
             quality_filter: Some(QualityFilter::None),
         };
-        let indexed = block_on(c.index_faces_analyzed(input, &format!("synthetic-{image_no}"), analyzed)).expect("index");
+        let indexed =
+            block_on(c.index_faces_analyzed(input, &format!("synthetic-{image_no}"), analyzed)).expect("index");
         face_ids.extend(indexed.face_records.into_iter().map(|r| r.face.face_id));
         image_no += 1;
+        if face_ids.len() % 10_000 == 0 || face_ids.len() == n {
+            let chunk = c.changes_since("synthetic", &since).expect("changes");
+            since = c.version("synthetic");
+            let path = format!("{out}-{}.lkns", chunks.len());
+            std::fs::write(&path, &chunk).expect("write output");
+            bytes_total += chunk.len();
+            chunks.push(path);
+        }
     }
-    let bytes = c.snapshot("synthetic").expect("snapshot");
-    std::fs::write(out, &bytes).expect("write output");
 
     // Native SearchFaces over the same collection: median of 21 queries.
     let probes: Vec<&String> = face_ids.iter().step_by((n / 21).max(1)).take(21).collect();
@@ -84,9 +96,10 @@ fn main() {
         .collect();
     times.sort_by(f64::total_cmp);
     let probe_ids: Vec<String> = probes.iter().map(|s| format!("\"{s}\"")).collect();
+    let chunk_names: Vec<String> = chunks.iter().map(|p| format!("\"{p}\"")).collect();
     println!(
-        "{{\"faces\": {n}, \"bytes\": {}, \"native_search_faces_ms\": {:.3}, \"probe_face_ids\": [{}]}}",
-        bytes.len(),
+        "{{\"faces\": {n}, \"bytes\": {bytes_total}, \"chunks\": [{}], \"native_search_faces_ms\": {:.3}, \"probe_face_ids\": [{}]}}",
+        chunk_names.join(", "),
         times[times.len() / 2],
         probe_ids.join(", ")
     );

@@ -14,7 +14,7 @@
 use futures_util::lock::{Mutex, MutexGuard};
 use js_sys::{Promise, Uint8Array};
 use likeness_collections::{
-    AssociateFacesInput, Clock, Collections, IndexFacesInput, ListCollectionsInput, ListFacesInput, MemoryStore,
+    AssociateFacesInput, Clock, Collections, IndexFacesInput, ListCollectionsInput, ListFacesInput,
     PersistedCollection, Store, VectorSpace,
 };
 use likeness_vision::{FaceEngine, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD};
@@ -38,17 +38,18 @@ impl Clock for JsClock {
 }
 
 /// Where an engine keeps its collections: an IndexedDB database, or memory only (nothing
-/// written to the device; gone when the page closes).
+/// written to the device; gone when the page closes). A memory engine never reloads, so its
+/// store keeps no bytes: the collections in memory are the only copy.
 pub enum BrowserStore {
     IndexedDb(IdbStore),
-    Memory(MemoryStore),
+    Memory,
 }
 
 impl BrowserStore {
     async fn changed_elsewhere(&self) -> likeness_collections::Result<bool> {
         match self {
             BrowserStore::IndexedDb(s) => s.changed_elsewhere().await,
-            BrowserStore::Memory(_) => Ok(false),
+            BrowserStore::Memory => Ok(false),
         }
     }
 }
@@ -57,25 +58,25 @@ impl Store for BrowserStore {
     async fn load(&mut self) -> likeness_collections::Result<Vec<PersistedCollection>> {
         match self {
             BrowserStore::IndexedDb(s) => s.load().await,
-            BrowserStore::Memory(s) => s.load().await,
+            BrowserStore::Memory => Ok(Vec::new()),
         }
     }
     async fn append(&mut self, collection_id: &str, delta: &[u8]) -> likeness_collections::Result<()> {
         match self {
             BrowserStore::IndexedDb(s) => s.append(collection_id, delta).await,
-            BrowserStore::Memory(s) => s.append(collection_id, delta).await,
+            BrowserStore::Memory => Ok(()),
         }
     }
     async fn replace(&mut self, collection_id: &str, snapshot: &[u8]) -> likeness_collections::Result<()> {
         match self {
             BrowserStore::IndexedDb(s) => s.replace(collection_id, snapshot).await,
-            BrowserStore::Memory(s) => s.replace(collection_id, snapshot).await,
+            BrowserStore::Memory => Ok(()),
         }
     }
     async fn remove(&mut self, collection_id: &str) -> likeness_collections::Result<()> {
         match self {
             BrowserStore::IndexedDb(s) => s.remove(collection_id).await,
-            BrowserStore::Memory(s) => s.remove(collection_id).await,
+            BrowserStore::Memory => Ok(()),
         }
     }
 }
@@ -132,7 +133,7 @@ impl Engine {
                 let replica = idb.replica_id().await.map_err(collection_error)?;
                 (BrowserStore::IndexedDb(idb), replica)
             }
-            None => (BrowserStore::Memory(MemoryStore::default()), idb::random_replica_id()),
+            None => (BrowserStore::Memory, idb::random_replica_id()),
         };
         let space = VectorSpace::of(&vision);
         let collections =
