@@ -76,29 +76,30 @@ async fn replica_id_is_stable_per_database() {
     assert_ne!(a, other);
 }
 
+/// A plain IndexedDB connection at `version` with no object stores and no versionchange
+/// handler, as a foreign page or an old tab would hold.
+async fn raw_open(name: &str, version: u32) -> web_sys::IdbDatabase {
+    let factory: web_sys::IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap().unchecked_into();
+    let req = factory.open_with_u32(name, version).unwrap();
+    let opened = js_sys::Promise::new(&mut |resolve, _| req.set_onsuccess(Some(&resolve)));
+    JsFuture::from(opened).await.unwrap();
+    req.result().unwrap().unchecked_into()
+}
+
 #[wasm_bindgen_test]
 async fn a_blocked_upgrade_is_an_error_not_a_hang() {
     let name = fresh("blocked");
-    // A raw connection at version 1 with no versionchange handler, as an old tab would hold.
-    let factory: web_sys::IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap().unchecked_into();
-    let req = factory.open_with_u32(&name, 1).unwrap();
-    let opened = js_sys::Promise::new(&mut |resolve, _| req.set_onsuccess(Some(&resolve)));
-    JsFuture::from(opened).await.unwrap();
-    let holder = req.result().unwrap();
+    let holder = raw_open(&name, 1).await;
     let err = IdbStore::open_at(&name, 2).await.err().expect("the upgrade must not succeed while blocked");
     assert_eq!(err.exception_name(), "StorageException");
     assert!(err.message().contains("BlockedError"), "{err}");
-    holder.unchecked_into::<web_sys::IdbDatabase>().close();
+    holder.close();
 }
 
 #[wasm_bindgen_test]
 async fn a_foreign_database_is_refused() {
     let name = fresh("foreign");
-    let factory: web_sys::IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap().unchecked_into();
-    let req = factory.open_with_u32(&name, 1).unwrap();
-    let opened = js_sys::Promise::new(&mut |resolve, _| req.set_onsuccess(Some(&resolve)));
-    JsFuture::from(opened).await.unwrap();
-    req.result().unwrap().unchecked_into::<web_sys::IdbDatabase>().close();
+    raw_open(&name, 1).await.close();
     let err = IdbStore::open(&name).await.err().expect("a database without our object stores");
     assert!(err.message().contains("not a Likeness database"), "{err}");
 }
