@@ -113,6 +113,38 @@ export class Host {
     // In-memory engines (database null) share nothing, so they need no lock and no channel.
     this.lockName = database == null ? null : `likeness:${database}`;
     this.channel = this.lockName && typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(this.lockName) : null;
+    // A WebAssembly trap (out of memory, a bug) inside an async engine call escapes as an
+    // uncaught error and the call's promise never settles; the instance is unusable after
+    // it. Watch for traps so every call in flight, and every later one, fails instead.
+    this.stopped = null;
+    this.trapped = new Promise((_, reject) => {
+      this.failAll = reject;
+    });
+    this.trapped.catch(() => {});
+    const onTrap = (ev) => {
+      const err = ev.error ?? ev.reason;
+      if (err instanceof WebAssembly.RuntimeError) {
+        this.#stop(err);
+        ev.preventDefault();
+      }
+    };
+    globalThis.addEventListener?.('error', onTrap);
+    globalThis.addEventListener?.('unhandledrejection', onTrap);
+    this.close = () => {
+      globalThis.removeEventListener?.('error', onTrap);
+      globalThis.removeEventListener?.('unhandledrejection', onTrap);
+      this.channel?.close();
+      this.engine.free();
+    };
+  }
+
+  #stop(trap) {
+    if (this.stopped) return;
+    this.stopped = new LikenessError(
+      'InternalServerError',
+      `the engine stopped after a WebAssembly trap (${trap.message}); open a new Likeness instance`,
+    );
+    this.failAll(this.stopped);
   }
 
   /**
@@ -157,14 +189,16 @@ export class Host {
   async call(method, request = {}) {
     const spec = OPERATIONS[method];
     if (!spec) throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
-    const run = () => this.#invoke(method, request ?? {});
+    if (this.stopped) throw this.stopped;
+    const run = () => Promise.race([this.#invoke(method, request ?? {}), this.trapped]);
     try {
       if (!spec.collections || !this.lockName || typeof navigator === 'undefined' || !navigator.locks) return await run();
       const result = await navigator.locks.request(this.lockName, run);
       if (MUTATIONS.has(method)) this.channel?.postMessage({ method, collectionId: request.collectionId ?? result?.collectionId });
       return result;
     } catch (e) {
-      throw LikenessError.from(e);
+      if (e instanceof WebAssembly.RuntimeError) this.#stop(e);
+      throw this.stopped ?? LikenessError.from(e);
     }
   }
 

@@ -33,9 +33,13 @@ class LocalTransport {
     return t;
   }
   call(method, request) {
+    if (this.closed) return Promise.reject(new LikenessError('InvalidStateError', 'the engine was closed'));
     return this.host.call(method, request);
   }
-  close() {}
+  close() {
+    if (!this.closed) this.host.close();
+    this.closed = true;
+  }
 }
 
 /** Runs calls in a dedicated module Worker; images are transferred, not copied. */
@@ -70,6 +74,7 @@ class WorkerTransport {
     return t;
   }
   post(method, request, transfer) {
+    if (this.closed) return Promise.reject(new LikenessError('InvalidStateError', 'the engine was closed'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -84,6 +89,7 @@ class WorkerTransport {
     return this.post(method, request, transfer);
   }
   close() {
+    this.closed = true;
     this.worker.terminate();
     const err = new LikenessError('InvalidStateError', 'the engine was closed');
     for (const p of this.pending.values()) p.reject(err);

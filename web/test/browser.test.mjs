@@ -464,6 +464,25 @@ test('models load from bytes and report progress per file', { skip, timeout: 300
   assert.equal(out.missing, 'ModelLoadError');
 });
 
+test('a WebAssembly trap fails the calls in flight and later ones, instead of hanging', { skip, timeout: 120_000 }, async () => {
+  const page = await openPage();
+  const out = await page.evaluate(async () => {
+    const likeness = await Likeness.open({ database: null, worker: false });
+    await likeness.createCollection({ collectionId: 't' });
+    const inFlight = likeness
+      .indexFaces({ collectionId: 't', image: await fetchBytes('/data/groups/2007_007763.jpg') })
+      .then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+    // What the runtime reports when wasm traps inside an async call (out of memory, a bug).
+    window.dispatchEvent(new ErrorEvent('error', { error: new WebAssembly.RuntimeError('unreachable') }));
+    const first = await inFlight;
+    const later = await likeness.listCollections().then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+    return { first, later };
+  });
+  await page.close();
+  assert.match(out.first, /^InternalServerError: the engine stopped after a WebAssembly trap/);
+  assert.equal(out.later, out.first);
+});
+
 // Chromium sizes an origin's quota from the volume its profile lives on, so a profile on a
 // small tmpfs gives a real QuotaExceededError. Mounting needs root (CI runs as root).
 function smallVolume() {

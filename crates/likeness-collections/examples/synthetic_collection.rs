@@ -2,7 +2,7 @@
 //! space) written as LKNS change sets of at most 10,000 faces each (OUT-0.lkns, OUT-1.lkns,
 //! ...; importing them in order rebuilds the collection), plus the native SearchFaces time
 //! over it, so the browser benchmark (web/bench/bench.mjs) can import the same bytes.
-//! Usage: synthetic_collection N OUT  (prints JSON on stdout)
+//! Usage: synthetic_collection N OUT [FACES_PER_CHUNK=10000]  (prints JSON on stdout)
 
 use likeness_collections::*;
 use likeness_vision::embedder::FACERES_DIMENSION;
@@ -23,9 +23,10 @@ impl Rng {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(n), Some(out)) = (args.get(1).and_then(|s| s.parse::<usize>().ok()), args.get(2)) else {
-        eprintln!("usage: synthetic_collection N OUT");
+        eprintln!("usage: synthetic_collection N OUT [FACES_PER_CHUNK]");
         std::process::exit(2);
     };
+    let per_chunk = args.get(3).and_then(|s| s.parse::<usize>().ok()).unwrap_or(10_000).max(MAX_FACES);
     let space = VectorSpace {
         face_model_version: FACE_MODEL_VERSION.into(),
         dimension: FACERES_DIMENSION,
@@ -74,7 +75,7 @@ fn main() {
             block_on(c.index_faces_analyzed(input, &format!("synthetic-{image_no}"), analyzed)).expect("index");
         face_ids.extend(indexed.face_records.into_iter().map(|r| r.face.face_id));
         image_no += 1;
-        if face_ids.len() % 10_000 == 0 || face_ids.len() == n {
+        if face_ids.len() % per_chunk < MAX_FACES || face_ids.len() == n {
             let chunk = c.changes_since("synthetic", &since).expect("changes");
             since = c.version("synthetic");
             let path = format!("{out}-{}.lkns", chunks.len());
