@@ -109,7 +109,6 @@ export function defaultUrls() {
 export class Host {
   constructor(engine, database) {
     this.engine = engine;
-    this.database = database;
     // In-memory engines (database null) share nothing, so they need no lock and no channel.
     this.lockName = database == null ? null : `likeness:${database}`;
     this.channel = this.lockName && typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(this.lockName) : null;

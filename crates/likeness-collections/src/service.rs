@@ -332,6 +332,9 @@ impl<S: Store> Collections<S> {
     /// Fold deltas into a snapshot once they outgrow half of it (amortised O(change)).
     /// A failure here loses nothing: the deltas stay and the next commit tries again.
     async fn maybe_snapshot(&mut self, collection_id: &str) {
+        if !self.store.persists() {
+            return;
+        }
         let Some(c) = self.collections.get(collection_id) else { return };
         if c.delta_bytes < (c.snapshot_bytes / 2).max(64 * 1024) {
             return;

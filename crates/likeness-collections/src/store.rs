@@ -29,6 +29,11 @@ pub trait Store {
     async fn replace(&mut self, collection_id: &str, snapshot: &[u8]) -> Result<()>;
     /// Forget a collection entirely.
     async fn remove(&mut self, collection_id: &str) -> Result<()>;
+    /// Whether anything written is kept. A store that keeps nothing (a browser engine with
+    /// collections in memory only) is never reloaded, so the engine skips folding snapshots.
+    fn persists(&self) -> bool {
+        true
+    }
 }
 
 /// Drive a future that never waits on anything external (the native stores') to completion.

@@ -511,3 +511,48 @@ fn reload_picks_up_another_writer_and_keeps_own_writes() {
     assert_eq!(b.describe_collection("shared").unwrap().user_count, 0);
     assert_eq!(a.snapshot("shared").unwrap(), b.snapshot("shared").unwrap());
 }
+
+/// A store that keeps nothing and counts what it is asked to write.
+#[derive(Default)]
+struct Discarding {
+    appends: usize,
+    replaces: usize,
+}
+
+impl Store for Discarding {
+    async fn load(&mut self) -> Result<Vec<PersistedCollection>> {
+        Ok(Vec::new())
+    }
+    async fn append(&mut self, _: &str, _: &[u8]) -> Result<()> {
+        self.appends += 1;
+        Ok(())
+    }
+    async fn replace(&mut self, _: &str, _: &[u8]) -> Result<()> {
+        self.replaces += 1;
+        Ok(())
+    }
+    async fn remove(&mut self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn persists(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_store_that_keeps_nothing_is_never_asked_for_snapshots() {
+    let mut c = block_on(Collections::open(Discarding::default(), Box::new(ManualClock::new(1)), 4, space())).unwrap();
+    block_on(c.create_collection("m")).unwrap();
+    // Far past the 64 KiB of deltas that folds a snapshot in a persisting store.
+    for i in 0..400 {
+        let input = IndexFacesInput {
+            collection_id: "m".into(),
+            external_image_id: None,
+            max_faces: None,
+            quality_filter: None,
+        };
+        block_on(c.index_faces_analyzed(input, &format!("img{i}"), image(&[vector(i % 7, i)]))).unwrap();
+    }
+    assert_eq!(c.describe_collection("m").unwrap().face_count, 400);
+    assert_eq!((c.store().appends, c.store().replaces), (401, 0));
+}

@@ -91,17 +91,15 @@ async fn transaction_done(tx: &IdbTransaction) -> std::result::Result<(), JsValu
         let on_complete = Closure::once_into_js(move || {
             let _ = resolve.call0(&JsValue::NULL);
         });
+        // A failed request bubbles `error` to the transaction, which then aborts (nothing
+        // here prevents that default), so the abort handler reports every failure.
         let abort_tx = tx.clone();
-        let reject2 = reject.clone();
         let on_abort = Closure::once_into_js(move || {
             let err = abort_tx.error().map(JsValue::from).unwrap_or_else(|| JsValue::from_str("AbortError"));
-            let _ = reject2.call1(&JsValue::NULL, &err);
+            let _ = reject.call1(&JsValue::NULL, &err);
         });
         tx.set_oncomplete(Some(on_complete.unchecked_ref()));
         tx.set_onabort(Some(on_abort.unchecked_ref()));
-        // A failed request bubbles `error` to the transaction, which then aborts; the abort
-        // handler reports it. Preventing nothing here keeps that default.
-        let _ = reject;
     });
     JsFuture::from(promise).await.map(|_| ())
 }

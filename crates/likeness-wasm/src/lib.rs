@@ -79,6 +79,9 @@ impl Store for BrowserStore {
             BrowserStore::Memory => Ok(()),
         }
     }
+    fn persists(&self) -> bool {
+        matches!(self, BrowserStore::IndexedDb(_))
+    }
 }
 
 struct Inner {
