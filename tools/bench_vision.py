@@ -4,7 +4,7 @@ vs onnxruntime on the same ONNX files, both single-threaded, in one script run.
 
 The onnxruntime side runs the same model calls the Rust pipeline makes for a 640x480 image
 (full-range detector on the letterboxed image, short-range detector letterboxed and with a
-1.6x margin, faceres on the aligned crop and its mirror), with PIL/numpy preprocessing.
+1.6x margin, the dlib ResNet on the aligned crop and its mirror), with PIL/numpy preprocessing.
 Prints both medians, the ratio, model bytes and load times.
 
 Usage: python tools/bench_vision.py [PHOTO]   (default: a face from ../shared/data)
@@ -58,8 +58,7 @@ def main():
         binary = os.path.join(ROOT, "target", "release", "likeness")
         tract = json.loads(subprocess.run([binary, "bench", "--image", path, "--iterations", str(ITER)], check=True, capture_output=True, text=True).stdout)
         img = Image.open(path).convert("RGB")
-    (full, t_full), (short, t_short), (emb, t_emb) = session("blazeface-full.onnx"), session("blazeface-short.onnx"), session("faceres.onnx")
-    means = np.array([103.939, 116.779, 123.68], np.float32)
+    (full, t_full), (short, t_short), (emb, t_emb) = session("blazeface-full.onnx"), session("blazeface-short.onnx"), session("faceapi-resnet.onnx")
     times = []
     for _ in range(ITER + 2):
         t = time.perf_counter()
@@ -73,13 +72,13 @@ def main():
         cy = ((best // 48) + 0.5) / 48 * 192 + r[2]
         s = side / 192
         x0, y0 = cx * s - (side - img.width) / 2, cy * s - (side - img.height) / 2
-        face = img.transform((224, 224), Image.AFFINE, (r[3] * s / 224 * 1.4, 0, x0 - r[3] * s * 0.7, 0, r[3] * s / 224 * 1.4, y0 - r[3] * s * 0.7), Image.BILINEAR)
-        x = np.asarray(face, np.float32)[:, :, ::-1] - means
-        emb.run(None, {"input_1:0": x[None]})
-        emb.run(None, {"input_1:0": x[:, ::-1][None].copy()})
+        face = img.transform((150, 150), Image.AFFINE, (r[3] * s / 150 * 1.4, 0, x0 - r[3] * s * 0.7, 0, r[3] * s / 150 * 1.4, y0 - r[3] * s * 0.7), Image.BILINEAR)
+        x = np.asarray(face, np.float32)  # RGB 0..255: the graph normalises
+        emb.run(None, {"input": x[None]})
+        emb.run(None, {"input": x[:, ::-1][None].copy()})
         times.append((time.perf_counter() - t) * 1e3)
     ort_ms = float(np.median(times[2:]))
-    sizes = {n: os.path.getsize(os.path.join(MODELS, n)) for n in ("blazeface-short.onnx", "blazeface-full.onnx", "faceres.onnx")}
+    sizes = {n: os.path.getsize(os.path.join(MODELS, n)) for n in ("blazeface-short.onnx", "blazeface-full.onnx", "faceapi-resnet.onnx")}
     print(f"640x480, {tract['faces']} face, one thread, median of {ITER}:")
     print(f"  tract (likeness)  {tract['median_ms']:.1f} ms   model load {tract['model_load_ms']:.0f} ms")
     print(f"  onnxruntime       {ort_ms:.1f} ms   session load {t_full + t_short + t_emb:.0f} ms")

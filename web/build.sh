@@ -34,5 +34,5 @@ if [[ -n "${WASM_OPT:-}" ]]; then
     --enable-mutable-globals "$out/wasm/likeness_wasm_bg.wasm" -o "$out/wasm/likeness_wasm_bg.wasm"
 fi
 cp web/src/*.js web/src/index.d.ts "$out/"
-cp models/blazeface-short.onnx models/blazeface-full.onnx models/faceres.onnx "$out/models/"
+cp models/blazeface-short.onnx models/blazeface-full.onnx models/faceapi-resnet.onnx "$out/models/"
 echo "web/dist: $(du -sh "$out" | cut -f1)"

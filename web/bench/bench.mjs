@@ -135,7 +135,7 @@ const size = (f) => {
 const dist = path.join(WEB, 'dist');
 const files = {
   'wasm/likeness_wasm_bg.wasm': size(path.join(dist, 'wasm/likeness_wasm_bg.wasm')),
-  'models (3 .onnx)': ['blazeface-short.onnx', 'blazeface-full.onnx', 'faceres.onnx']
+  'models (3 .onnx)': ['blazeface-short.onnx', 'blazeface-full.onnx', 'faceapi-resnet.onnx']
     .map((m) => size(path.join(dist, 'models', m)))
     .reduce((a, b) => ({ raw: a.raw + b.raw, gzip: a.gzip + b.gzip })),
   'js (package + glue)': [...fs.readdirSync(dist).filter((f) => f.endsWith('.js')).map((f) => path.join(dist, f)), path.join(dist, 'wasm/likeness_wasm.js')]

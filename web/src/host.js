@@ -9,7 +9,7 @@ import { LikenessError } from './errors.js';
 export const MODEL_FILES = {
   detectorShort: 'blazeface-short.onnx',
   detectorFull: 'blazeface-full.onnx',
-  embedder: 'faceres.onnx',
+  embedder: 'faceapi-resnet.onnx',
 };
 
 /**
@@ -102,7 +102,7 @@ export function defaultUrls() {
     wasm: new URL('./wasm/likeness_wasm_bg.wasm', import.meta.url).href,
     detectorShort: new URL('./models/blazeface-short.onnx', import.meta.url).href,
     detectorFull: new URL('./models/blazeface-full.onnx', import.meta.url).href,
-    embedder: new URL('./models/faceres.onnx', import.meta.url).href,
+    embedder: new URL('./models/faceapi-resnet.onnx', import.meta.url).href,
   };
 }
 

@@ -19,7 +19,7 @@ export type ImageSource =
 export type AssetSource = string | URL | ArrayBuffer | Uint8Array;
 
 export interface LoadProgress {
-  /** Which asset: "blazeface-short.onnx", "blazeface-full.onnx" or "faceres.onnx". */
+  /** Which asset: "blazeface-short.onnx", "blazeface-full.onnx" or "faceapi-resnet.onnx". */
   file: string;
   loaded: number;
   /** 0 when the server sent no Content-Length. */

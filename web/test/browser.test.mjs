@@ -432,7 +432,7 @@ test('models load from bytes and report progress per file', { skip, timeout: 300
     const models = {
       detectorShort: await fetchBytes('/dist/models/blazeface-short.onnx'),
       detectorFull: await fetchBytes('/dist/models/blazeface-full.onnx'),
-      embedder: await fetchBytes('/dist/models/faceres.onnx'),
+      embedder: await fetchBytes('/dist/models/faceapi-resnet.onnx'),
     };
     const fromBytes = await Likeness.open({ database: null, worker: false, models });
     const faces = (await fromBytes.detectFaces({ image: await fetchBytes('/data/identities/obama/obama.jpg') })).faceDetails.length;
@@ -451,14 +451,14 @@ test('models load from bytes and report progress per file', { skip, timeout: 300
     return { events, version, faces, badModel, missing };
   });
   await page.close();
-  const files = ['blazeface-short.onnx', 'blazeface-full.onnx', 'faceres.onnx'];
+  const files = ['blazeface-short.onnx', 'blazeface-full.onnx', 'faceapi-resnet.onnx'];
   for (const file of files) {
     const last = out.events.filter((e) => e.file === file).at(-1);
     assert.ok(last, `no progress for ${file}`);
     assert.ok(last.loaded > 0 && last.loaded === last.total, `${file}: ${JSON.stringify(last)}`);
   }
   assert.ok(out.events.length > files.length, 'progress should arrive in several steps');
-  assert.equal(out.version, 'likeness-faceres-1');
+  assert.equal(out.version, 'likeness-dlib-resnet-1');
   assert.equal(out.faces, 1);
   assert.equal(out.badModel, 'ModelLoadError');
   assert.equal(out.missing, 'ModelLoadError');

@@ -294,7 +294,7 @@ pub fn run(store_dir: &Path, command: CollectionCommand) -> Result<serde_json::V
 fn likeness_vision_space() -> Result<VectorSpace, CollectionError> {
     Ok(VectorSpace {
         face_model_version: likeness_vision::FACE_MODEL_VERSION.to_string(),
-        dimension: likeness_vision::embedder::FACERES_DIMENSION,
+        dimension: likeness_vision::embedder::EMBEDDING_DIMENSION,
         calibration: likeness_vision::Calibration::default(),
     })
 }

@@ -5,7 +5,7 @@
 //! Usage: synthetic_collection N OUT [FACES_PER_CHUNK=10000]  (prints JSON on stdout)
 
 use likeness_collections::*;
-use likeness_vision::embedder::FACERES_DIMENSION;
+use likeness_vision::embedder::EMBEDDING_DIMENSION;
 use likeness_vision::*;
 use std::time::Instant;
 
@@ -29,7 +29,7 @@ fn main() {
     let per_chunk = args.get(3).and_then(|s| s.parse::<usize>().ok()).unwrap_or(10_000).max(MAX_FACES);
     let space = VectorSpace {
         face_model_version: FACE_MODEL_VERSION.into(),
-        dimension: FACERES_DIMENSION,
+        dimension: EMBEDDING_DIMENSION,
         calibration: Calibration::default(),
     };
     let mut c =
@@ -53,7 +53,7 @@ fn main() {
         let batch = (n - face_ids.len()).min(MAX_FACES);
         let faces = (0..batch)
             .map(|_| {
-                let mut v: Vec<f32> = (0..FACERES_DIMENSION).map(|_| rng.next_f32()).collect();
+                let mut v: Vec<f32> = (0..EMBEDDING_DIMENSION).map(|_| rng.next_f32()).collect();
                 normalize(&mut v);
                 EmbeddedFace { detail: detail.clone(), embedding: v, size_pixels: 200.0 }
             })

@@ -5,19 +5,21 @@ use crate::decode::RgbImage;
 use crate::detector::Detection;
 use crate::warp::{warp_rgb, Affine};
 
-/// Canonical positions, in a 112 x 112 frame, of the four keypoints both BlazeFace and the
-/// template know: eye (viewer's left), eye (viewer's right), nose tip, mouth centre. These are
-/// the ArcFace 5-point template's points, with the mouth centre taken as the mean of its two
-/// mouth corners (BlazeFace has no mouth corners).
-pub const TEMPLATE_112: [(f32, f32); 4] =
-    [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (56.1396, 92.2848)];
+/// Where dlib's face recognition network expects the four keypoints both BlazeFace and dlib
+/// know, in its 150 px chip: eye centres (viewer's left, viewer's right), nose tip, mouth
+/// centre. From dlib's mean face shape (`get_face_chip_details`, padding 0.25): the means of
+/// its six-point eye contours, point 30, and the midpoint of the mouth corners 48 and 54,
+/// each mapped by (0.25 + p) / 1.5 * 150.
+pub const DLIB_TEMPLATE_150: [(f32, f32); 4] = [(47.55, 46.60), (100.48, 46.60), (74.01, 76.56), (74.01, 103.02)];
 
 /// Where the template sits in the embedder's input square.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AlignmentTemplate {
     /// Side of the square output, in pixels.
     pub size: usize,
-    /// Face scale relative to the tight ArcFace crop (1.0); below 1 leaves more context.
+    /// The four keypoints' places in the output at zoom 1 and no shift.
+    pub landmarks: [(f32, f32); 4],
+    /// Face scale around the centre; below 1 leaves more context.
     pub zoom: f32,
     /// Vertical shift of the template, as a fraction of the output side (positive = down).
     pub shift_y: f32,
@@ -26,9 +28,9 @@ pub struct AlignmentTemplate {
 impl AlignmentTemplate {
     /// Template points in output pixels.
     pub fn points(&self) -> [(f32, f32); 4] {
-        let s = self.size as f32 / 112.0 * self.zoom;
         let half = self.size as f32 / 2.0;
-        TEMPLATE_112.map(|(x, y)| (half + (x - 56.0) * s, half + (y - 56.0) * s + self.shift_y * self.size as f32))
+        let shift = self.shift_y * self.size as f32;
+        self.landmarks.map(|(x, y)| (half + (x - half) * self.zoom, half + (y - half) * self.zoom + shift))
     }
 }
 

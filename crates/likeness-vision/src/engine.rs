@@ -29,7 +29,7 @@ impl ModelBytes<'static> {
         ModelBytes {
             detector_short: include_bytes!("../../../models/blazeface-short.onnx"),
             detector_full: include_bytes!("../../../models/blazeface-full.onnx"),
-            embedder: include_bytes!("../../../models/faceres.onnx"),
+            embedder: include_bytes!("../../../models/faceapi-resnet.onnx"),
         }
     }
 }

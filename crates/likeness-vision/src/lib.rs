@@ -8,7 +8,7 @@
 //! 2. [`detector`]: MediaPipe BlazeFace (short- and full-range) over several views of the
 //!    image, merged with weighted NMS; six keypoints a face.
 //! 3. [`align`]: similarity warp from the keypoints onto the embedder's template.
-//! 4. [`embedder`]: HSE faceres, 1,024-d unit vectors.
+//! 4. [`embedder`]: dlib's face recognition ResNet (face-api.js weights), 128-d unit vectors.
 //! 5. [`calibration`]: cosine to a 0-100 similarity whose thresholds have a stated false
 //!    accept rate.
 //!

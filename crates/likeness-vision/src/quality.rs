@@ -8,7 +8,13 @@ use serde::{Deserialize, Serialize};
 
 /// Tight 64 px crop in which brightness and sharpness are measured, so both are
 /// independent of how large the face is in the photo.
-const QUALITY_TEMPLATE: AlignmentTemplate = AlignmentTemplate { size: 64, zoom: 1.0, shift_y: 0.0 };
+/// The ArcFace 4-point template (eyes, nose tip, mouth centre) at 64 px: a tight face crop.
+const QUALITY_TEMPLATE: AlignmentTemplate = AlignmentTemplate {
+    size: 64,
+    landmarks: [(21.8826, 29.5407), (42.0182, 29.4294), (32.0144, 40.9923), (32.0798, 52.7342)],
+    zoom: 1.0,
+    shift_y: 0.0,
+};
 
 /// Laplacian variance at which sharpness reads 63 (1 - 1/e); a crisp face crop scores
 /// about 150-400, a visibly blurred one under 30.

@@ -118,7 +118,7 @@ where
 
 #[wasm_bindgen]
 impl Engine {
-    /// Load the three ONNX models (BlazeFace short range, BlazeFace full range, faceres) and
+    /// Load the three ONNX models (BlazeFace short range, BlazeFace full range, the dlib ResNet embedder) and
     /// open the IndexedDB database `database`, creating it on first use; with no database,
     /// collections live in memory only.
     pub async fn open(

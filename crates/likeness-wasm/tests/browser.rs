@@ -107,7 +107,7 @@ async fn a_foreign_database_is_refused() {
 fn space() -> VectorSpace {
     VectorSpace {
         face_model_version: likeness_vision::FACE_MODEL_VERSION.into(),
-        dimension: likeness_vision::embedder::FACERES_DIMENSION,
+        dimension: likeness_vision::embedder::EMBEDDING_DIMENSION,
         calibration: likeness_vision::Calibration::default(),
     }
 }
