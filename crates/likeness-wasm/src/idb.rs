@@ -36,7 +36,6 @@ const LAST_WRITE_KEY: &str = "lastWrite";
 /// Collections persisted in one IndexedDB database.
 pub struct IdbStore {
     db: IdbDatabase,
-    name: String,
     /// The `lastWrite` token as this connection last saw it (its own write or a load).
     seen_token: Option<String>,
 }
@@ -194,11 +193,7 @@ impl IdbStore {
                 "IndexedDB database {name:?} exists but is not a Likeness database (missing object stores)"
             )));
         }
-        Ok(IdbStore { db, name: name.to_string(), seen_token: None })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
+        Ok(IdbStore { db, seen_token: None })
     }
 
     fn transaction(&self, stores: &[&str], mode: IdbTransactionMode) -> Result<IdbTransaction> {
