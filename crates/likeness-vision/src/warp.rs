@@ -44,14 +44,11 @@ fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
         let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
         let stride = img.width as usize * 3;
         let at = y0 * stride + x0 * 3;
-        let px = &img.pixels[at..at + stride + 6];
+        let (top, bottom) = (&img.pixels[at..at + 6], &img.pixels[at + stride..at + stride + 6]);
+        let (w00, w01, w10, w11) = ((1.0 - tx) * (1.0 - ty), tx * (1.0 - ty), (1.0 - tx) * ty, tx * ty);
         let mut acc = [0.0f32; 3];
-        for (offset, wgt) in
-            [(0, (1.0 - tx) * (1.0 - ty)), (3, tx * (1.0 - ty)), (stride, (1.0 - tx) * ty), (stride + 3, tx * ty)]
-        {
-            acc[0] += wgt * px[offset] as f32;
-            acc[1] += wgt * px[offset + 1] as f32;
-            acc[2] += wgt * px[offset + 2] as f32;
+        for (c, a) in acc.iter_mut().enumerate() {
+            *a = w00 * top[c] as f32 + w01 * top[c + 3] as f32 + w10 * bottom[c] as f32 + w11 * bottom[c + 3] as f32;
         }
         return acc;
     }
@@ -102,26 +99,41 @@ pub(crate) fn warp_rgb(img: &RgbImage, map: &Affine, out_w: usize, out_h: usize)
 }
 
 /// Where one output row or column reads from along one axis: for output `i`, source
-/// indices `index[offsets[i]..offsets[i + 1]]` with their weights.
+/// indices `index[offsets[i]..offsets[i + 1]]` (ascending, no repeats) with their weights.
 struct AxisTaps {
     offsets: Vec<usize>,
     index: Vec<usize>,
     weight: Vec<f32>,
 }
 
+impl AxisTaps {
+    fn of(&self, i: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
+        let range = self.offsets[i]..self.offsets[i + 1];
+        self.index[range.clone()].iter().copied().zip(self.weight[range].iter().copied())
+    }
+}
+
 /// The k bilinear samples of each output pixel along one axis of an axis-aligned map,
-/// each weighted 1/k; taps outside the source (zero padding) are left out.
+/// each weighted 1/k, with the weights of a source index read twice summed; taps outside
+/// the source (zero padding) are left out.
 fn axis_taps(scale: f32, origin: f32, k: usize, out_len: usize, src_len: usize) -> AxisTaps {
     let mut taps = AxisTaps { offsets: Vec::with_capacity(out_len + 1), index: Vec::new(), weight: Vec::new() };
     taps.offsets.push(0);
     let share = 1.0 / k as f32;
     for i in 0..out_len {
+        let first = taps.index.len();
         for s in 0..k {
             let x = scale * (i as f32 + (s as f32 + 0.5) / k as f32) + origin - 0.5;
             let x0 = x.floor();
             let t = x - x0;
             for (at, w) in [(x0, 1.0 - t), (x0 + 1.0, t)] {
-                if w != 0.0 && at >= 0.0 && at < src_len as f32 {
+                if w == 0.0 || !(at >= 0.0 && at < src_len as f32) {
+                    continue;
+                }
+                // Samples ascend, so a repeated index is always the last one pushed.
+                if taps.index.len() > first && taps.index.last() == Some(&(at as usize)) {
+                    *taps.weight.last_mut().expect("index and weight grow together") += w * share;
+                } else {
                     taps.index.push(at as usize);
                     taps.weight.push(w * share);
                 }
@@ -133,49 +145,39 @@ fn axis_taps(scale: f32, origin: f32, k: usize, out_len: usize, src_len: usize) 
 }
 
 /// The axis-aligned case (letterboxed detector views and tiles): the k x k supersampled
-/// bilinear filter factorises into a horizontal pass over the source rows that are read
-/// and a vertical pass over those, the same weights for a tenth of the work.
+/// bilinear filter factorises into a vertical pass over whole source rows (contiguous, so it
+/// vectorises) and a horizontal pass over the few rows that leaves.
 fn separable(img: &RgbImage, map: &Affine, k: usize, out_w: usize, out_h: usize) -> Vec<f32> {
     let (src_w, src_h) = (img.width as usize, img.height as usize);
     let cols = axis_taps(map.a, map.c, k, out_w, src_w);
     let rows = axis_taps(map.e, map.f, k, out_h, src_h);
-    // Compact slots for the source rows the vertical pass reads.
-    let mut slot = vec![usize::MAX; src_h];
-    let mut used = 0;
-    for &y in &rows.index {
-        if slot[y] == usize::MAX {
-            slot[y] = used;
-            used += 1;
+    let mut out = vec![0.0f32; out_h * out_w * 3];
+    // Only the source columns some output reads (a tile reads a strip of the image).
+    let (Some(&lo), Some(&hi)) = (cols.index.iter().min(), cols.index.iter().max()) else {
+        return out;
+    };
+    let span = (hi - lo + 1) * 3;
+    let mut column = vec![0.0f32; span];
+    for (v, dst) in out.chunks_exact_mut(out_w * 3).enumerate() {
+        if rows.offsets[v] == rows.offsets[v + 1] {
+            continue; // entirely in the padding
         }
-    }
-    let stride = out_w * 3;
-    let mut horizontal = vec![0.0f32; used * stride];
-    for (y, &s) in slot.iter().enumerate() {
-        if s == usize::MAX {
-            continue;
+        column.fill(0.0);
+        for (y, w) in rows.of(v) {
+            let src = &img.pixels[(y * src_w + lo) * 3..][..span];
+            for (c, &p) in column.iter_mut().zip(src) {
+                *c += w * p as f32;
+            }
         }
-        let src = &img.pixels[y * src_w * 3..(y + 1) * src_w * 3];
-        let dst = &mut horizontal[s * stride..(s + 1) * stride];
         for (u, px) in dst.chunks_exact_mut(3).enumerate() {
-            let (from, to) = (cols.offsets[u], cols.offsets[u + 1]);
             let mut acc = [0.0f32; 3];
-            for (&x, &w) in cols.index[from..to].iter().zip(&cols.weight[from..to]) {
-                let p = &src[x * 3..x * 3 + 3];
-                acc[0] += w * p[0] as f32;
-                acc[1] += w * p[1] as f32;
-                acc[2] += w * p[2] as f32;
+            for (x, w) in cols.of(u) {
+                let p = &column[(x - lo) * 3..][..3];
+                acc[0] += w * p[0];
+                acc[1] += w * p[1];
+                acc[2] += w * p[2];
             }
             px.copy_from_slice(&acc);
-        }
-    }
-    let mut out = vec![0.0f32; out_h * stride];
-    for (v, dst) in out.chunks_exact_mut(stride).enumerate() {
-        let (from, to) = (rows.offsets[v], rows.offsets[v + 1]);
-        for (&y, &w) in rows.index[from..to].iter().zip(&rows.weight[from..to]) {
-            let s = slot[y];
-            for (o, &h) in dst.iter_mut().zip(&horizontal[s * stride..(s + 1) * stride]) {
-                *o += w * h;
-            }
         }
     }
     out
@@ -184,15 +186,14 @@ fn separable(img: &RgbImage, map: &Affine, k: usize, out_w: usize, out_h: usize)
 /// Any affine map (rotated alignment warps): k x k bilinear samples per output pixel.
 fn general(img: &RgbImage, map: &Affine, k: usize, out_w: usize, out_h: usize) -> Vec<f32> {
     let inv = 1.0 / (k * k) as f32;
+    let offsets: Vec<f32> = (0..k).map(|s| (s as f32 + 0.5) / k as f32).collect();
     let mut out = Vec::with_capacity(out_w * out_h * 3);
     for v in 0..out_h {
         for u in 0..out_w {
             let mut acc = [0.0f32; 3];
-            for sy in 0..k {
-                for sx in 0..k {
-                    let su = u as f32 + (sx as f32 + 0.5) / k as f32;
-                    let sv = v as f32 + (sy as f32 + 0.5) / k as f32;
-                    let (x, y) = map.apply(su, sv);
+            for &dv in &offsets {
+                for &du in &offsets {
+                    let (x, y) = map.apply(u as f32 + du, v as f32 + dv);
                     let p = bilinear(img, x, y);
                     acc[0] += p[0];
                     acc[1] += p[1];
