@@ -96,6 +96,9 @@ impl Default for DetectorOptions {
 struct BlazeFace {
     plan: Arc<TypedRunnableModel>,
     size: usize,
+    /// Input is 1x3xHxW (planar) rather than 1xHxWx3: `tools/optimize_detector.py` makes the
+    /// full-range model channels-first, which tract runs faster.
+    channels_first: bool,
     anchors: Vec<(f32, f32)>,
 }
 
@@ -115,9 +118,15 @@ fn anchors(size: usize, layers: &[(usize, usize)]) -> Vec<(f32, f32)> {
 }
 
 pub(crate) fn load_plan(bytes: &[u8], shape: &[usize], name: &str) -> Result<Arc<TypedRunnableModel>, VisionError> {
-    let model = tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(bytes))
-        .map_err(|e| model_error(name, e))?
+    optimize(read_onnx(bytes, name)?, shape, name)
+}
+
+fn read_onnx(bytes: &[u8], name: &str) -> Result<InferenceModel, VisionError> {
+    tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes)).map_err(|e| model_error(name, e))
+}
+
+fn optimize(model: InferenceModel, shape: &[usize], name: &str) -> Result<Arc<TypedRunnableModel>, VisionError> {
+    let model = model
         .with_input_fact(0, f32::fact(shape).into())
         .map_err(|e| model_error(name, e))?
         .into_optimized()
@@ -127,7 +136,12 @@ pub(crate) fn load_plan(bytes: &[u8], shape: &[usize], name: &str) -> Result<Arc
 
 impl BlazeFace {
     fn load(bytes: &[u8], size: usize, layers: &[(usize, usize)], name: &str) -> Result<Self, VisionError> {
-        let plan = load_plan(bytes, &[1, size, size, 3], name)?;
+        let model = read_onnx(bytes, name)?;
+        // The layout the file declares: 1x3xSxS is channels-first, anything else 1xSxSx3.
+        let declared = model.input_fact(0).ok().and_then(|f| f.shape.as_concrete_finite().ok().flatten());
+        let channels_first = declared.as_deref() == Some(&[1, 3, size, size][..]);
+        let shape = if channels_first { [1, 3, size, size] } else { [1, size, size, 3] };
+        let plan = optimize(model, &shape, name)?;
         let anchors = anchors(size, layers);
         let out = plan.model().output_fact(0).map_err(|e| model_error(name, e))?;
         let rows = out.shape.as_concrete().map(|s| s[1]);
@@ -138,7 +152,7 @@ impl BlazeFace {
                 out.shape
             )));
         }
-        Ok(BlazeFace { plan, size, anchors })
+        Ok(BlazeFace { plan, size, channels_first, anchors })
     }
 
     /// Run on one square view; `view` maps network input pixels to source pixels.
@@ -149,12 +163,22 @@ impl BlazeFace {
         min_score: f32,
         out: &mut Vec<Detection>,
     ) -> Result<(), VisionError> {
-        let mut pixels = warp_rgb(img, view, self.size, self.size);
-        for v in pixels.iter_mut() {
-            *v = *v / 127.5 - 1.0;
+        let rgb = warp_rgb(img, view, self.size, self.size);
+        let scaled = |v: f32| v / 127.5 - 1.0;
+        let plane = self.size * self.size;
+        let input = if self.channels_first {
+            let mut planar = vec![0.0f32; 3 * plane];
+            for (i, px) in rgb.chunks_exact(3).enumerate() {
+                for (c, &v) in px.iter().enumerate() {
+                    planar[c * plane + i] = scaled(v);
+                }
+            }
+            Tensor::from_shape(&[1, 3, self.size, self.size], &planar)
+        } else {
+            let interleaved: Vec<f32> = rgb.into_iter().map(scaled).collect();
+            Tensor::from_shape(&[1, self.size, self.size, 3], &interleaved)
         }
-        let input =
-            Tensor::from_shape(&[1, self.size, self.size, 3], &pixels).map_err(|e| model_error("detector input", e))?;
+        .map_err(|e| model_error("detector input", e))?;
         let result = self.plan.run(tvec!(input.into())).map_err(|e| model_error("detector", e))?;
         let raw = result[0].to_plain_array_view::<f32>().map_err(|e| model_error("detector output", e))?;
         let raw = raw.as_slice().ok_or_else(|| VisionError::Model("detector output not contiguous".into()))?;
