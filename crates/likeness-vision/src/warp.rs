@@ -271,6 +271,34 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any image shape and any map, degenerate ones included: no panic, the right
+        /// length, and the separable path agrees with the general filter.
+        #[test]
+        fn any_map_warps_without_panic(
+            width in 1u32..40, height in 1u32..40, seed: u32,
+            scale in proptest::prop_oneof![0.01f32..20.0, proptest::strategy::Just(f32::NAN), proptest::strategy::Just(f32::INFINITY), proptest::strategy::Just(0.0f32)],
+            ox in -100.0f32..100.0, oy in -100.0f32..100.0, turn in -3.2f32..3.2,
+            out_w in 1usize..24, out_h in 1usize..24,
+        ) {
+            let mut img = noise(width, height);
+            let shift = seed as usize % img.pixels.len();
+            img.pixels.rotate_left(shift);
+            let straight = Affine::scale_translate(scale, ox, oy);
+            let out = warp_rgb(&img, &straight, out_w, out_h);
+            proptest::prop_assert_eq!(out.len(), out_w * out_h * 3);
+            if scale.is_finite() {
+                let k = (straight.scale().ceil() as usize).clamp(1, 4);
+                let reference = general(&img, &straight, k, out_w, out_h);
+                let worst = out.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                proptest::prop_assert!(worst < 1e-2, "max difference {}", worst);
+            }
+            let (c, s) = (turn.cos() * scale, turn.sin() * scale);
+            let rotated = Affine { a: c, b: -s, c: ox, d: s, e: c, f: oy };
+            proptest::prop_assert_eq!(warp_rgb(&img, &rotated, out_w, out_h).len(), out_w * out_h * 3);
+        }
+    }
+
     #[test]
     fn outside_reads_black() {
         let img = RgbImage { width: 2, height: 2, pixels: vec![200; 12] };
