@@ -210,6 +210,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "detect_median_ms": median(detect_times.split_off(2)),
                 "embed_median_ms": median(embed_times.split_off(2)),
                 "min_ms": times.iter().cloned().fold(f64::INFINITY, f64::min),
+                "times_ms": times,
                 "model_load_ms": load_ms,
             }))
         }
