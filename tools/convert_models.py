@@ -10,7 +10,8 @@ rewrite the TF.js-only fused ops (_FusedConv2D, FusedDepthwiseConv2dNative,
 _FusedMatMul) into plain Conv2D/DepthwiseConv2dNative/MatMul + BiasAdd + activation,
 which tf2onnx converts without the TArgs attribute TF 2.15 would otherwise ask for.
 
-Usage: python tools/convert_models.py PATH/TO/human-models/models OUT_DIR
+Usage: python tools/convert_models.py PATH/TO/human-models/models OUT_DIR [NAME.onnx ...]
+(without names: the shipped detectors; name a candidate such as mobileface.onnx to convert it)
 """
 import json
 import os
@@ -26,7 +27,13 @@ import tensorflow as tf
 MODELS = {
     "blazeface-short.onnx": ("facemesh-detection-short", "input:0", "Identity:0", [1, 128, 128, 3]),
     "blazeface-full.onnx": ("facemesh-detection-full", "input:0", "Identity:0", [1, 192, 192, 3]),
+}
+
+# Embedders measured against the shipped one (tools/README.md) but not shipped: converted
+# only when named on the command line.
+CANDIDATES = {
     "faceres.onnx": ("faceres", "input_1:0", "global_pooling/Mean:0", [1, 224, 224, 3]),
+    "mobileface.onnx": ("mobileface", "data:0", "batchnorm0/add_1:0", [1, 112, 112, 3]),
 }
 
 DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
@@ -141,9 +148,16 @@ def fix_input_shape(graph_def, input_name, shape):
 
 
 def main():
-    src, out_dir = sys.argv[1], sys.argv[2]
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    src, out_dir, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+    known = {**MODELS, **CANDIDATES}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"unknown model {unknown}; known: {', '.join(known)}")
     os.makedirs(out_dir, exist_ok=True)
-    for out_name, (stem, inp, outp, shape) in MODELS.items():
+    for out_name in names or MODELS:
+        stem, inp, outp, shape = known[out_name]
         graph_def = load_tfjs(src, stem)
         fix_input_shape(graph_def, inp, shape)
         with tempfile.TemporaryDirectory() as tmp:
