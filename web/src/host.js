@@ -189,7 +189,10 @@ export class Host {
     const spec = OPERATIONS[method];
     if (!spec) throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
     if (this.stopped) throw this.stopped;
-    const run = () => Promise.race([this.#invoke(method, request ?? {}), this.trapped]);
+    // Bitmaps and video frames become RGBA here, before the lock: other tabs wait only for
+    // the engine, not for this tab's pixel copies.
+    const { images, rest } = engineInputs(spec, request ?? {});
+    const run = () => Promise.race([this.#invoke(method, images, rest), this.trapped]);
     try {
       if (!spec.collections || !this.lockName || typeof navigator === 'undefined' || !navigator.locks) return await run();
       const result = await navigator.locks.request(this.lockName, run);
@@ -201,19 +204,7 @@ export class Host {
     }
   }
 
-  async #invoke(method, request) {
-    const spec = OPERATIONS[method];
-    const images = [];
-    const rest = { ...request };
-    for (const key of spec.images ?? []) {
-      if (rest[key] == null) throw new LikenessError('InvalidParameterException', `${key} is required`);
-      try {
-        images.push(engineImage(rest[key]));
-      } catch (e) {
-        throw new LikenessError('InvalidImageFormatException', `cannot read the image: ${e.message}`);
-      }
-      delete rest[key];
-    }
+  async #invoke(method, images, rest) {
     const e = this.engine;
     switch (method) {
       case 'detectFaces':
@@ -228,4 +219,20 @@ export class Host {
         return toCamel(await e[method](toPascal(rest), ...images));
     }
   }
+}
+
+/** Split a request into the engine's images (in `spec.images` order) and the other fields. */
+function engineInputs(spec, request) {
+  const images = [];
+  const rest = { ...request };
+  for (const key of spec.images ?? []) {
+    if (rest[key] == null) throw new LikenessError('InvalidParameterException', `${key} is required`);
+    try {
+      images.push(engineImage(rest[key]));
+    } catch (e) {
+      throw new LikenessError('InvalidImageFormatException', `cannot read the image: ${e.message}`);
+    }
+    delete rest[key];
+  }
+  return { images, rest };
 }
