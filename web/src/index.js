@@ -54,6 +54,7 @@ class WorkerTransport {
     t.onProgress = onProgress;
     t.worker.onmessage = ({ data }) => {
       if (data.progress) return t.onProgress(data.progress);
+      if (data.stopped) t.stopped = true;
       const p = t.pending.get(data.id);
       if (!p) return;
       t.pending.delete(data.id);
@@ -61,6 +62,7 @@ class WorkerTransport {
       else p.resolve(data.result);
     };
     t.worker.onerror = (ev) => {
+      t.stopped = true;
       const err = new LikenessError('InternalServerError', `worker failed: ${ev.message ?? 'unknown error'}`);
       for (const p of t.pending.values()) p.reject(err);
       t.pending.clear();
@@ -88,10 +90,9 @@ class WorkerTransport {
     }
     return this.post(method, request, transfer);
   }
-  close() {
+  close(err = new LikenessError('InvalidStateError', 'the engine was closed')) {
     this.closed = true;
     this.worker.terminate();
-    const err = new LikenessError('InvalidStateError', 'the engine was closed');
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
@@ -100,11 +101,14 @@ class WorkerTransport {
 export class Likeness {
   #transport;
   #database;
-  #channel = null;
+  #reopen;
+  #restarting = null;
+  #closed = false;
 
-  constructor(transport, database) {
+  constructor(transport, database, reopen) {
     this.#transport = transport;
     this.#database = database;
+    this.#reopen = reopen;
   }
 
   /**
@@ -118,7 +122,10 @@ export class Likeness {
     const transport = useWorker
       ? await WorkerTransport.open(options, onProgress)
       : await LocalTransport.open(options, onProgress);
-    return new Likeness(transport, options.database === undefined ? 'likeness' : options.database);
+    // A worker that trapped is replaced by a fresh one (a new wasm instance) on the next
+    // call. On the page's own thread the wasm instance cannot be replaced: calls keep failing.
+    const reopen = useWorker ? () => WorkerTransport.open(options, onProgress) : null;
+    return new Likeness(transport, options.database === undefined ? 'likeness' : options.database, reopen);
   }
 
   /** Delete a database and every collection in it. Open engines on it close their connection. */
@@ -153,7 +160,23 @@ export class Likeness {
 
   /** Stop the worker (if any). Later calls reject. */
   close() {
+    this.#closed = true;
     this.#transport.close();
+  }
+
+  /** Replace a worker that stopped after a WebAssembly trap; concurrent callers share one restart. */
+  #restart() {
+    this.#restarting ??= (async () => {
+      try {
+        this.#transport.close(
+          new LikenessError('InternalServerError', 'the engine stopped after a WebAssembly trap; the outcome of this call is unknown'),
+        );
+        this.#transport = await this.#reopen();
+      } finally {
+        this.#restarting = null;
+      }
+    })();
+    return this.#restarting;
   }
 
   async #call(method, request = {}) {
@@ -165,6 +188,7 @@ export class Likeness {
       if (prepared[key] == null) throw new LikenessError('InvalidParameterException', `${key} is required`);
       prepared[key] = await describeImage(prepared[key]);
     }
+    if (this.#transport.stopped && this.#reopen && !this.#closed) await this.#restart();
     return this.#transport.call(method, prepared);
   }
 

@@ -1,6 +1,6 @@
 // Worker entry: hosts the engine off the main thread. The page talks to it through
 // `Likeness.open({ worker: true })`; messages are {id, method, request} in and
-// {id, result} / {id, error: {name, message}} / {progress} out.
+// {id, result} / {id, error: {name, message}, stopped} / {progress} out.
 
 import { Host } from './host.js';
 
@@ -23,6 +23,8 @@ self.onmessage = async ({ data }) => {
     const transfer = result?.changes instanceof Uint8Array ? [result.changes.buffer] : [];
     reply(id, { result }, transfer);
   } catch (e) {
-    reply(id, { error: { name: e?.name ?? 'InternalServerError', message: e?.message ?? String(e) } });
+    // `stopped`: the engine trapped and this worker is done; the page starts a new one.
+    const error = { name: e?.name ?? 'InternalServerError', message: e?.message ?? String(e) };
+    reply(id, { error, stopped: host?.stopped != null });
   }
 };

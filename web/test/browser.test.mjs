@@ -24,7 +24,19 @@ before(async () => {
   assert.ok(fs.existsSync(path.join(WEB, 'dist', 'index.js')), 'web/dist is missing: run bash web/build.sh first');
   server = await serve(
     { '/dist/': path.join(WEB, 'dist'), '/data/': FACES },
-    { '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS } },
+    {
+      '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS },
+      // The package's worker, plus a way to make its engine trap on demand (see the trap test).
+      '/pages/trap-worker.js': {
+        type: 'text/javascript',
+        body: `import '/dist/worker.js';
+self.addEventListener('message', ({ data }) => {
+  if (data.request?.collectionId === 'trap-now') {
+    self.dispatchEvent(new ErrorEvent('error', { error: new WebAssembly.RuntimeError('unreachable') }));
+  }
+});`,
+      },
+    },
   );
   browser = await launchChromium();
 });
@@ -481,6 +493,28 @@ test('a WebAssembly trap fails the calls in flight and later ones, instead of ha
   await page.close();
   assert.match(out.first, /^InternalServerError: the engine stopped after a WebAssembly trap/);
   assert.equal(out.later, out.first);
+});
+
+test('after a trap in the worker the next call restarts it, with the stored collections', { skip, timeout: 120_000 }, async () => {
+  const page = await openPage();
+  const out = await page.evaluate(async () => {
+    const likeness = await Likeness.open({ database: 'restart', workerUrl: '/pages/trap-worker.js' });
+    await likeness.createCollection({ collectionId: 'kept' });
+    const first = await likeness
+      .describeCollection({ collectionId: 'trap-now' })
+      .then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+    const after = await likeness.listCollections();
+    const indexed = await likeness.indexFaces({
+      collectionId: 'kept',
+      image: await fetchBytes('/data/identities/obama/obama.jpg'),
+    });
+    likeness.close();
+    return { first, collections: after.collectionIds, faces: indexed.faceRecords.length };
+  });
+  await page.close();
+  assert.match(out.first, /^InternalServerError: the engine stopped after a WebAssembly trap/);
+  assert.deepEqual(out.collections, ['kept']);
+  assert.equal(out.faces, 1);
 });
 
 // Chromium sizes an origin's quota from the volume its profile lives on, so a profile on a
