@@ -16,11 +16,13 @@ fn main() -> TractResult<()> {
     }
     let shape: Vec<usize> = args[2].split(',').map(|s| s.parse()).collect::<Result<_, _>>()?;
     let runs: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(30);
+    let loading = Instant::now();
     let plan = tract_onnx::onnx()
         .model_for_path(&args[1])?
         .with_input_fact(0, f32::fact(&shape).into())?
         .into_optimized()?
         .into_runnable()?;
+    let load_ms = loading.elapsed().as_secs_f64() * 1e3;
     // Deterministic input in the detectors' [-1, 1] range; the run time does not depend on it.
     let input = Tensor::from_shape(
         &shape,
@@ -43,7 +45,13 @@ fn main() -> TractResult<()> {
         totals.push(start.elapsed().as_secs_f64() * 1e3);
     }
     totals.sort_by(f64::total_cmp);
-    println!("{} {:?}: median {:.2} ms, min {:.2} ms over {runs} runs", args[1], shape, totals[runs / 2], totals[0]);
+    println!(
+        "{} {:?}: load {load_ms:.0} ms; run median {:.2} ms, min {:.2} ms over {runs} runs",
+        args[1],
+        shape,
+        totals[runs / 2],
+        totals[0]
+    );
     for (title, map, count) in [("per operator kind", by_op, usize::MAX), ("slowest nodes", by_node, 15)] {
         println!("{title}:");
         let mut rows: Vec<_> = map.into_iter().collect();
