@@ -3,25 +3,30 @@
 one query at a time, in one script run. Prints both medians and the ratio, and checks that
 both return the same ids.
 
-Usage: python tools/bench_search.py [N ...]   (default: 100000 1000000)
+Usage: python tools/bench_search.py [--dim D] [N ...]   (default: --dim 128, the shipped
+embedder's; sizes 100000 1000000)
 Needs: pip install -r tools/requirements-bench.txt; cargo build --release --example bench_search
 """
+import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
 import faiss
 import numpy as np
 
-DIM, K, QUERIES = 1024, 10, 30
+K, QUERIES = 10, 30
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
 def main():
-    sizes = [int(x) for x in sys.argv[1:]] or [100_000, 1_000_000]
+    parser = argparse.ArgumentParser(description="exact top-k search, Likeness vs faiss")
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    DIM, sizes = args.dim, args.sizes
     faiss.omp_set_num_threads(1)
     binary = os.path.join(ROOT, "target", "release", "examples", "bench_search")
     rng = np.random.default_rng(7)
