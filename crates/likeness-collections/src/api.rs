@@ -329,3 +329,90 @@ pub struct CreateUserOutput {}
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteUserOutput {}
+
+// ---- requests of the operations the service takes as plain arguments ---------------------
+// The adapters (wasm bindings, a server) deserialise these, unknown fields rejected.
+
+/// CreateCollection, DeleteCollection and DescribeCollection (and exporting a collection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CollectionInput {
+    pub collection_id: String,
+}
+
+/// DeleteFaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DeleteFacesInput {
+    pub collection_id: String,
+    pub face_ids: Vec<String>,
+}
+
+/// SearchFaces: the faces most like a stored face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SearchFacesInput {
+    pub collection_id: String,
+    pub face_id: String,
+    pub face_match_threshold: Option<f32>,
+    pub max_faces: Option<u32>,
+}
+
+/// SearchFacesByImage, besides the image itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SearchFacesByImageInput {
+    pub collection_id: String,
+    pub face_match_threshold: Option<f32>,
+    pub max_faces: Option<u32>,
+    pub quality_filter: Option<QualityFilter>,
+}
+
+/// CreateUser and DeleteUser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct UserInput {
+    pub collection_id: String,
+    pub user_id: String,
+    pub client_request_token: Option<String>,
+}
+
+/// ListUsers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ListUsersInput {
+    pub collection_id: String,
+    pub max_results: Option<u32>,
+    pub next_token: Option<String>,
+}
+
+/// DisassociateFaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DisassociateFacesInput {
+    pub collection_id: String,
+    pub user_id: String,
+    pub face_ids: Vec<String>,
+    pub client_request_token: Option<String>,
+}
+
+/// SearchUsers: by a stored user or face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SearchUsersInput {
+    pub collection_id: String,
+    pub user_id: Option<String>,
+    pub face_id: Option<String>,
+    pub user_match_threshold: Option<f32>,
+    pub max_users: Option<u32>,
+}
+
+/// SearchUsersByImage, besides the image itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SearchUsersByImageInput {
+    pub collection_id: String,
+    pub user_match_threshold: Option<f32>,
+    pub max_users: Option<u32>,
+    pub quality_filter: Option<QualityFilter>,
+}

@@ -7,7 +7,7 @@
 
 use js_sys::{Reflect, Uint8Array};
 use likeness_collections::CollectionError;
-use likeness_vision::{QualityFilter, VisionError};
+use likeness_vision::VisionError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -111,83 +111,9 @@ pub fn bytes(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
     Err(invalid(format!("{what} must be a Uint8Array or ArrayBuffer")))
 }
 
-// ---- request shapes for operations whose Rust signature takes plain arguments ------------
+// ---- the one request that is not a collection operation's -------------------------------
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct CollectionRequest {
-    pub collection_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct DeleteFacesRequest {
-    pub collection_id: String,
-    pub face_ids: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct SearchFacesRequest {
-    pub collection_id: String,
-    pub face_id: String,
-    pub face_match_threshold: Option<f32>,
-    pub max_faces: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct SearchFacesByImageRequest {
-    pub collection_id: String,
-    pub face_match_threshold: Option<f32>,
-    pub max_faces: Option<u32>,
-    pub quality_filter: Option<QualityFilter>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct UserRequest {
-    pub collection_id: String,
-    pub user_id: String,
-    pub client_request_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct ListUsersRequest {
-    pub collection_id: String,
-    pub max_results: Option<u32>,
-    pub next_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct DisassociateFacesRequest {
-    pub collection_id: String,
-    pub user_id: String,
-    pub face_ids: Vec<String>,
-    pub client_request_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct SearchUsersRequest {
-    pub collection_id: String,
-    pub user_id: Option<String>,
-    pub face_id: Option<String>,
-    pub user_match_threshold: Option<f32>,
-    pub max_users: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct SearchUsersByImageRequest {
-    pub collection_id: String,
-    pub user_match_threshold: Option<f32>,
-    pub max_users: Option<u32>,
-    pub quality_filter: Option<QualityFilter>,
-}
-
+/// CompareFaces' parameters besides its two images (likeness-vision takes them as arguments).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CompareFacesRequest {

@@ -14,8 +14,10 @@
 use futures_util::lock::{Mutex, MutexGuard};
 use js_sys::{Promise, Uint8Array};
 use likeness_collections::{
-    AssociateFacesInput, Clock, Collections, IndexFacesInput, ListCollectionsInput, ListFacesInput,
-    PersistedCollection, Store, VectorSpace,
+    AssociateFacesInput, Clock, CollectionInput, Collections, DeleteFacesInput, DisassociateFacesInput,
+    IndexFacesInput, ListCollectionsInput, ListFacesInput, ListUsersInput, PersistedCollection,
+    SearchFacesByImageInput, SearchFacesInput, SearchUsersByImageInput, SearchUsersInput, Store, UserInput,
+    VectorSpace,
 };
 use likeness_vision::{FaceEngine, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD};
 use std::rc::Rc;
@@ -175,7 +177,7 @@ impl Engine {
     #[wasm_bindgen(js_name = createCollection)]
     pub fn create_collection(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::CollectionRequest = request(request_)?;
+            let req: CollectionInput = request(request_)?;
             let mut c = inner.collections().await?;
             response(&c.create_collection(&req.collection_id).await.map_err(collection_error)?)
         })
@@ -184,7 +186,7 @@ impl Engine {
     #[wasm_bindgen(js_name = deleteCollection)]
     pub fn delete_collection(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::CollectionRequest = request(request_)?;
+            let req: CollectionInput = request(request_)?;
             let mut c = inner.collections().await?;
             response(&c.delete_collection(&req.collection_id).await.map_err(collection_error)?)
         })
@@ -193,7 +195,7 @@ impl Engine {
     #[wasm_bindgen(js_name = describeCollection)]
     pub fn describe_collection(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::CollectionRequest = request(request_)?;
+            let req: CollectionInput = request(request_)?;
             let c = inner.collections().await?;
             response(&c.describe_collection(&req.collection_id).map_err(collection_error)?)
         })
@@ -232,7 +234,7 @@ impl Engine {
     #[wasm_bindgen(js_name = deleteFaces)]
     pub fn delete_faces(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::DeleteFacesRequest = request(request_)?;
+            let req: DeleteFacesInput = request(request_)?;
             let mut c = inner.collections().await?;
             response(&c.delete_faces(&req.collection_id, &req.face_ids).await.map_err(collection_error)?)
         })
@@ -241,7 +243,7 @@ impl Engine {
     #[wasm_bindgen(js_name = searchFaces)]
     pub fn search_faces(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::SearchFacesRequest = request(request_)?;
+            let req: SearchFacesInput = request(request_)?;
             let c = inner.collections().await?;
             let out = c
                 .search_faces(&req.collection_id, &req.face_id, req.face_match_threshold, req.max_faces)
@@ -253,7 +255,7 @@ impl Engine {
     #[wasm_bindgen(js_name = searchFacesByImage)]
     pub fn search_faces_by_image(&self, request_: JsValue, image: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::SearchFacesByImageRequest = request(request_)?;
+            let req: SearchFacesByImageInput = request(request_)?;
             let image = interop::image(&image)?;
             let c = inner.collections().await?;
             let out = c
@@ -273,7 +275,7 @@ impl Engine {
     #[wasm_bindgen(js_name = createUser)]
     pub fn create_user(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::UserRequest = request(request_)?;
+            let req: UserInput = request(request_)?;
             let mut c = inner.collections().await?;
             let out = c
                 .create_user(&req.collection_id, &req.user_id, req.client_request_token.as_deref())
@@ -286,7 +288,7 @@ impl Engine {
     #[wasm_bindgen(js_name = deleteUser)]
     pub fn delete_user(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::UserRequest = request(request_)?;
+            let req: UserInput = request(request_)?;
             let mut c = inner.collections().await?;
             let out = c
                 .delete_user(&req.collection_id, &req.user_id, req.client_request_token.as_deref())
@@ -299,7 +301,7 @@ impl Engine {
     #[wasm_bindgen(js_name = listUsers)]
     pub fn list_users(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::ListUsersRequest = request(request_)?;
+            let req: ListUsersInput = request(request_)?;
             let c = inner.collections().await?;
             let out = c
                 .list_users(&req.collection_id, req.max_results, req.next_token.as_deref())
@@ -320,7 +322,7 @@ impl Engine {
     #[wasm_bindgen(js_name = disassociateFaces)]
     pub fn disassociate_faces(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::DisassociateFacesRequest = request(request_)?;
+            let req: DisassociateFacesInput = request(request_)?;
             let mut c = inner.collections().await?;
             let out = c
                 .disassociate_faces(
@@ -338,7 +340,7 @@ impl Engine {
     #[wasm_bindgen(js_name = searchUsers)]
     pub fn search_users(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::SearchUsersRequest = request(request_)?;
+            let req: SearchUsersInput = request(request_)?;
             let c = inner.collections().await?;
             let out = c
                 .search_users(
@@ -356,7 +358,7 @@ impl Engine {
     #[wasm_bindgen(js_name = searchUsersByImage)]
     pub fn search_users_by_image(&self, request_: JsValue, image: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::SearchUsersByImageRequest = request(request_)?;
+            let req: SearchUsersByImageInput = request(request_)?;
             let image = interop::image(&image)?;
             let c = inner.collections().await?;
             let out = c
@@ -378,7 +380,7 @@ impl Engine {
     /// The whole collection as one LKNS change set (backup, or seeding another device).
     pub fn snapshot(&self, request_: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
-            let req: interop::CollectionRequest = request(request_)?;
+            let req: CollectionInput = request(request_)?;
             let c = inner.collections().await?;
             let bytes = c.snapshot(&req.collection_id).map_err(collection_error)?;
             Ok(Uint8Array::from(bytes.as_slice()).into())
