@@ -49,6 +49,7 @@ impl Default for Calibration {
 fn interpolate(points: &[(f32, f32)], x: f32) -> f32 {
     let first = points[0];
     let last = points[points.len() - 1];
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // a NaN cosine lands here, on the lowest score
     if !(x > first.0) {
         return first.1;
     }

@@ -188,6 +188,7 @@ impl BlazeFace {
         for (i, &(ax, ay)) in self.anchors.iter().enumerate() {
             let r = &raw[i * 17..(i + 1) * 17];
             let logit = r[0].clamp(-100.0, 100.0);
+            #[allow(clippy::neg_cmp_op_on_partial_ord)] // skips NaN logits too
             if !(logit >= logit_min) {
                 continue;
             }

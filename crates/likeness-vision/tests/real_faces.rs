@@ -2,7 +2,7 @@
 //! Skips (with a message) where that folder is absent.
 
 use likeness_vision::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn data() -> Option<PathBuf> {
@@ -20,7 +20,7 @@ fn engine() -> &'static FaceEngine {
     ENGINE.get_or_init(|| FaceEngine::embedded().expect("embedded models load"))
 }
 
-fn manifest(root: &PathBuf) -> Vec<(String, String, Option<usize>)> {
+fn manifest(root: &Path) -> Vec<(String, String, Option<usize>)> {
     std::fs::read_to_string(root.join("MANIFEST.tsv"))
         .unwrap()
         .lines()
