@@ -333,6 +333,12 @@ export class LikenessError extends Error {
 
 export const MODEL_FILES: { detectorShort: string; detectorFull: string; embedder: string };
 
+/**
+ * The engine and the collections of one IndexedDB database. Every operation is async and
+ * rejects with a {@link LikenessError}. After a WebAssembly trap the calls in flight reject
+ * with `InternalServerError`; in a worker (the default) the next call starts a fresh one,
+ * which reopens the stored collections.
+ */
 export class Likeness {
   static open(options?: OpenOptions): Promise<Likeness>;
   static deleteDatabase(database?: string): Promise<void>;
