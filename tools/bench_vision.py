@@ -45,7 +45,7 @@ def session(name):
     return s, (time.perf_counter() - t) * 1e3
 
 
-def letterbox(img, side, out, pad=1.0):
+def letterbox(img, out, pad=1.0):
     big = round(max(img.size) * pad)
     canvas = Image.new("RGB", (big, big))
     canvas.paste(img, ((big - img.width) // 2, (big - img.height) // 2))
@@ -54,9 +54,9 @@ def letterbox(img, side, out, pad=1.0):
 
 def onnxruntime_pipeline(full, short, emb, img):
     """One detect + align + embed pass, the same model calls the Rust pipeline makes."""
-    out = full.run(None, {"input:0": letterbox(img, 0, 192).transpose(0, 3, 1, 2).copy()})[0][0]  # planar input
-    short.run(None, {"input:0": letterbox(img, 0, 128)})
-    short.run(None, {"input:0": letterbox(img, 0, 128, pad=1.6)})
+    out = full.run(None, {"input:0": letterbox(img, 192).transpose(0, 3, 1, 2).copy()})[0][0]  # planar input
+    short.run(None, {"input:0": letterbox(img, 128)})
+    short.run(None, {"input:0": letterbox(img, 128, pad=1.6)})
     best = out[:, 0].argmax()
     r = out[best]
     side = max(img.size)

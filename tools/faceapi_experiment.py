@@ -114,10 +114,11 @@ def similarity(src, dst):
     return a, dm - a * sm
 
 
-def chip(img, keypoints):
-    a, t = similarity(TEMPLATE, np.array(keypoints))
+def chip(img, keypoints, template=TEMPLATE, size=150):
+    """The `size` px face chip whose `template` points land on the keypoints (uint8 RGB)."""
+    a, t = similarity(template, np.array(keypoints))
     coeffs = (a.real, -a.imag, t.real, a.imag, a.real, t.imag)  # output pixel -> input pixel
-    return np.asarray(img.transform((150, 150), Image.AFFINE, coeffs, resample=Image.BILINEAR))
+    return np.asarray(img.transform((size, size), Image.AFFINE, coeffs, resample=Image.BILINEAR))
 
 
 def metrics(pos, neg):

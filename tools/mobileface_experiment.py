@@ -26,17 +26,11 @@ import onnxruntime as ort
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from faceapi_experiment import TEMPLATE as DLIB_150, metrics, similarity  # noqa: E402
+from faceapi_experiment import TEMPLATE as DLIB_150, chip, metrics  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 # ArcFace's 112 px template: eyes, nose tip, mean of the two mouth corners.
 ARCFACE_112 = np.array([(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (56.1396, 92.2848)])
-
-
-def chip(img, keypoints, template, size):
-    a, t = similarity(template, np.array(keypoints))
-    coeffs = (a.real, -a.imag, t.real, a.imag, a.real, t.imag)  # output pixel -> input pixel
-    return np.asarray(img.transform((size, size), Image.AFFINE, coeffs, resample=Image.BILINEAR), np.float32)
 
 
 def main(mobileface, detections, root, pairs):
@@ -52,7 +46,7 @@ def main(mobileface, detections, root, pairs):
         path, kps = row[0], [float(x) for x in row[6:14]]
         img = Image.open(root + path).convert("RGB")
         for name, (session, template, size) in nets.items():
-            c = chip(img, list(zip(kps[0::2], kps[1::2])), template, size)
+            c = chip(img, list(zip(kps[0::2], kps[1::2])), template, size).astype(np.float32)
             feed = session.get_inputs()[0].name
             t = time.perf_counter()
             v = session.run(None, {feed: c[None]})[0][0]
