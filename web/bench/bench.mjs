@@ -99,7 +99,7 @@ for (const n of SIZES) {
     async ({ urls, ids, iter }) => {
       const likeness = await Likeness.open({ database: null, worker: true });
       const t = performance.now();
-      for (const url of urls) await likeness.importChanges({ changes: await fetchBytes(url) });
+      for (const url of urls) await likeness.importChanges({ collectionId: 'synthetic', changes: await fetchBytes(url) });
       const importMs = performance.now() - t;
       const bytes = await fetchBytes('/tmp/photo-640x480.jpg');
       const times = [];

@@ -13,26 +13,28 @@ export const MODEL_FILES = {
 };
 
 /**
- * Which request fields hold images, and whether the call touches collections (and so takes
- * the database's Web Lock, which makes tabs of one origin take turns).
+ * Which request fields hold images, whether the call touches collections (and so takes the
+ * database's Web Lock, which makes tabs of one origin take turns), and for image operations
+ * on collections the engine method that takes the image once it is prepared (detected and
+ * embedded before the lock, so other tabs never wait for this tab's inference).
  */
 export const OPERATIONS = {
   createCollection: { collections: true },
   deleteCollection: { collections: true },
   describeCollection: { collections: true },
   listCollections: { collections: true },
-  indexFaces: { collections: true, images: ['image'] },
+  indexFaces: { collections: true, images: ['image'], prepared: 'indexFacesPrepared' },
   listFaces: { collections: true },
   deleteFaces: { collections: true },
   searchFaces: { collections: true },
-  searchFacesByImage: { collections: true, images: ['image'] },
+  searchFacesByImage: { collections: true, images: ['image'], prepared: 'searchFacesByImagePrepared' },
   createUser: { collections: true },
   deleteUser: { collections: true },
   listUsers: { collections: true },
   associateFaces: { collections: true },
   disassociateFaces: { collections: true },
   searchUsers: { collections: true },
-  searchUsersByImage: { collections: true, images: ['image'] },
+  searchUsersByImage: { collections: true, images: ['image'], prepared: 'searchUsersByImagePrepared' },
   detectFaces: { images: ['image'] },
   compareFaces: { images: ['sourceImage', 'targetImage'] },
   exportCollection: { collections: true },
@@ -153,6 +155,16 @@ export class Host {
    */
   static async open(options = {}, onProgress = () => {}) {
     const database = options.database === undefined ? 'likeness' : options.database;
+    // Tabs share one database and one replica id; without Web Locks they could interleave
+    // writes and reuse clock stamps. Fail closed rather than risk that.
+    if (database != null && !globalThis.navigator?.locks) {
+      throw new LikenessError(
+        'StorageException',
+        'this browser has no Web Locks (navigator.locks), which keep tabs sharing a database from ' +
+          'interleaving writes; use a browser that has them, or open with {database: null} to keep ' +
+          'collections in memory only',
+      );
+    }
     const models = options.models ?? {};
     const defaults = defaultUrls();
     const base = models.baseUrl ? new URL(models.baseUrl, globalThis.location?.href) : null;
@@ -192,9 +204,11 @@ export class Host {
     // Bitmaps and video frames become RGBA here, before the lock: other tabs wait only for
     // the engine, not for this tab's pixel copies.
     const { images, rest } = engineInputs(spec, request ?? {});
-    const run = () => Promise.race([this.#invoke(method, images, rest), this.trapped]);
     try {
-      if (!spec.collections || !this.lockName || typeof navigator === 'undefined' || !navigator.locks) return await run();
+      // Detection and embedding need no collection state: done here, before the lock.
+      const prepared = spec.prepared ? this.#prepare(method, images, rest) : null;
+      const run = () => Promise.race([this.#invoke(method, images, rest, prepared), this.trapped]);
+      if (!spec.collections || !this.lockName) return await run();
       const result = await navigator.locks.request(this.lockName, run);
       if (MUTATIONS.has(method)) this.channel?.postMessage({ method, collectionId: request.collectionId ?? result?.collectionId });
       return result;
@@ -204,8 +218,14 @@ export class Host {
     }
   }
 
-  async #invoke(method, images, rest) {
+  #prepare(method, images, rest) {
+    if (method === 'indexFaces') return this.engine.prepareIndexFaces(toPascal(rest), images[0]);
+    return this.engine.prepareSearch(images[0], method === 'searchUsersByImage');
+  }
+
+  async #invoke(method, images, rest, prepared) {
     const e = this.engine;
+    if (prepared) return toCamel(await e[OPERATIONS[method].prepared](toPascal(rest), prepared));
     switch (method) {
       case 'detectFaces':
         return toCamel(e.detectFaces(images[0]));
@@ -214,7 +234,7 @@ export class Host {
       case 'exportCollection':
         return { collectionId: rest.collectionId, changes: await e.snapshot(toPascal(rest)) };
       case 'importChanges':
-        return { collectionId: await e.applyChanges(rest.changes) };
+        return { collectionId: await e.applyChanges({ CollectionId: rest.collectionId }, rest.changes) };
       default:
         return toCamel(await e[method](toPascal(rest), ...images));
     }

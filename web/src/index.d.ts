@@ -302,6 +302,8 @@ export interface ExportCollectionResponse {
   changes: Uint8Array;
 }
 export interface ImportChangesRequest {
+  /** The collection the changes must belong to; changes for any other are refused. */
+  collectionId: string;
   changes: Uint8Array | ArrayBuffer;
 }
 

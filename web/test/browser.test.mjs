@@ -242,7 +242,7 @@ test('bad input is a typed error and stores nothing', { skip, timeout: 300_000 }
       misspelt: () => likeness.searchFacesByImage({ collectionId: 'c', image: jpeg, maxFace: 3 }),
       badId: () => likeness.createCollection({ collectionId: 'has space' }),
       duplicate: () => likeness.createCollection({ collectionId: 'c' }),
-      corruptImport: () => likeness.importChanges({ changes: new Uint8Array([1, 2, 3]) }),
+      corruptImport: () => likeness.importChanges({ collectionId: 'c', changes: new Uint8Array([1, 2, 3]) }),
       unsupportedSource: () => likeness.detectFaces({ image: { hello: 1 } }),
     };
     const errors = {};

@@ -25,7 +25,7 @@ export async function usage(file: File, video: HTMLVideoElement): Promise<string
   const page = await likeness.listFaces({ collectionId: 'staff', maxResults: 100 });
   if (page.nextToken) await likeness.listFaces({ collectionId: 'staff', nextToken: page.nextToken });
   const { changes } = await likeness.exportCollection({ collectionId: 'staff' });
-  await likeness.importChanges({ changes });
+  await likeness.importChanges({ collectionId: 'staff', changes });
   const stop = likeness.onChange(({ collectionId }) => console.debug(collectionId));
   stop();
   try {

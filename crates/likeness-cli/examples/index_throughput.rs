@@ -2,7 +2,9 @@
 //! (decode, detect, align, embed, quality filter, one fsynced delta per call), one thread.
 //! Usage: cargo run --release --example index_throughput -- IMAGE_DIR
 
-use likeness_collections::{block_on, Collections, DirStore, IndexFacesInput, SystemClock, VectorSpace};
+use likeness_collections::{
+    block_on, CollectionInput, Collections, DirStore, IndexFacesInput, SystemClock, VectorSpace,
+};
 use likeness_vision::{FaceEngine, ImageInput};
 use std::time::Instant;
 
@@ -24,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store_dir = std::env::temp_dir().join(format!("likeness-throughput-{}", std::process::id()));
     let mut c =
         block_on(Collections::open(DirStore::open(&store_dir)?, Box::new(SystemClock), 1, VectorSpace::of(&engine)))?;
-    block_on(c.create_collection("bench"))?;
+    // One process owns this store: hold its write lock for the whole run.
+    c.store_mut().lock()?;
+    block_on(c.create_collection(&CollectionInput { collection_id: "bench".into() }))?;
     let t = Instant::now();
     let mut faces = 0;
     for f in &files {
@@ -35,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             max_faces: None,
             quality_filter: None,
         };
-        faces += block_on(c.index_faces_image(&engine, input, ImageInput::Encoded(&bytes)))?.face_records.len();
+        faces += block_on(c.index_faces_image(&engine, &input, ImageInput::Encoded(&bytes)))?.face_records.len();
     }
     let secs = t.elapsed().as_secs_f64();
     println!(

@@ -1,11 +1,20 @@
 //! Collection subcommands over a native store directory.
+//!
+//! Each command becomes the operation's request type from `likeness_collections::api` and is
+//! dispatched once. Image work (detect, select, embed) runs before the store's write lock is
+//! taken; each mutation then holds the lock while it reloads what other `likeness` processes
+//! wrote, decides and writes, so processes sharing a store take turns and lose nothing.
 
 use clap::Subcommand;
+use likeness_collections::service::{prepare_index_faces, prepare_search};
 use likeness_collections::{
-    block_on, AssociateFacesInput, CollectionError, Collections, DirStore, IndexFacesInput, ListCollectionsInput,
-    ListFacesInput, SystemClock, VectorSpace,
+    block_on, AssociateFacesInput, CollectionError, CollectionInput, Collections, DeleteFacesInput, DirStore,
+    DisassociateFacesInput, IndexFacesInput, ListCollectionsInput, ListFacesInput, ListUsersInput,
+    SearchFacesByImageInput, SearchFacesInput, SearchUsersByImageInput, SearchUsersInput, SystemClock, UserInput,
+    VectorSpace,
 };
 use likeness_vision::{FaceEngine, ImageInput, QualityFilter};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -32,12 +41,14 @@ pub enum CollectionCommand {
         #[arg(long)]
         next_token: Option<String>,
     },
-    /// IndexFaces: detect the faces of an image and add them to a collection.
+    /// IndexFaces: detect the faces of images and add them to a collection. Several
+    /// `--image` paths or a directory (its image files) index many photos in one run, with
+    /// progress on a terminal and a summary at the end.
     IndexFaces {
         #[arg(long)]
         collection_id: String,
-        #[arg(long)]
-        image: PathBuf,
+        #[arg(long, num_args = 1.., required = true)]
+        image: Vec<PathBuf>,
         #[arg(long)]
         external_image_id: Option<String>,
         #[arg(long)]
@@ -181,28 +192,6 @@ pub fn default_store() -> PathBuf {
     std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".local/share/likeness")
 }
 
-/// This store's replica id, created on first use. Unique enough across devices: a hash of
-/// the time, the process id and the path.
-fn replica_id(store: &Path) -> Result<u64, CollectionError> {
-    let path = store.join("replica-id");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(id) = u64::from_str_radix(text.trim(), 16) {
-            return Ok(id);
-        }
-    }
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::time::SystemTime::now().hash(&mut h);
-    std::process::id().hash(&mut h);
-    store.hash(&mut h);
-    let id = h.finish();
-    std::fs::create_dir_all(store)
-        .map_err(|e| CollectionError::Storage(format!("cannot create {}: {e}", store.display())))?;
-    std::fs::write(&path, format!("{id:016x}\n"))
-        .map_err(|e| CollectionError::Storage(format!("cannot write {}: {e}", path.display())))?;
-    Ok(id)
-}
-
 fn read(path: &Path) -> Result<Vec<u8>, CollectionError> {
     std::fs::read(path).map_err(|e| CollectionError::InvalidParameter(format!("cannot read {}: {e}", path.display())))
 }
@@ -211,81 +200,201 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, CollectionError
     serde_json::to_value(v).map_err(|e| CollectionError::Internal(e.to_string()))
 }
 
+type Engine = Collections<DirStore>;
+
+/// Run `op` holding the store's write lock, on state that includes every other process's writes.
+fn locked<T>(c: &mut Engine, op: impl FnOnce(&mut Engine) -> Result<T, CollectionError>) -> Result<T, CollectionError> {
+    c.store_mut().lock()?;
+    let out = block_on(c.refresh()).and_then(|_| op(c));
+    c.store_mut().unlock();
+    out
+}
+
+/// Image files named on the command line: files as given, directories as their image files
+/// (sorted, not recursive).
+fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, CollectionError> {
+    const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "jfif"];
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.is_dir() {
+            let entries = std::fs::read_dir(arg)
+                .map_err(|e| CollectionError::InvalidParameter(format!("cannot list {}: {e}", arg.display())))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    if out.is_empty() {
+        return Err(CollectionError::InvalidParameter("no image files found".into()));
+    }
+    Ok(out)
+}
+
+/// A progress line on stderr, only when it is a terminal.
+struct Progress {
+    on: bool,
+}
+
+impl Progress {
+    fn show(&self, done: usize, total: usize, indexed: usize, unindexed: usize, failed: usize) {
+        if self.on {
+            eprint!("\r\x1b[2Kindexing {done}/{total} images: {indexed} faces indexed, {unindexed} unindexed, {failed} failed");
+            let _ = std::io::stderr().flush();
+        }
+    }
+    fn end(&self) {
+        if self.on {
+            eprintln!();
+        }
+    }
+}
+
+/// IndexFaces over one image (Rekognition's response) or many (a summary of each).
+fn index_faces(
+    c: &mut Engine,
+    engine: &FaceEngine,
+    input: IndexFacesInput,
+    images: &[PathBuf],
+) -> Result<serde_json::Value, CollectionError> {
+    c.collection(&input.collection_id)?;
+    let paths = image_paths(images)?;
+    let one = |c: &mut Engine, path: &Path| -> Result<likeness_collections::IndexFacesOutput, CollectionError> {
+        let bytes = read(path)?;
+        let prepared = prepare_index_faces(engine, &input, ImageInput::Encoded(&bytes))?;
+        locked(c, |c| block_on(c.index_faces_prepared(&input, prepared)))
+    };
+    if paths.len() == 1 && !images[0].is_dir() {
+        return json(&one(c, &paths[0])?);
+    }
+    let progress = Progress { on: std::io::stderr().is_terminal() };
+    let (mut indexed, mut unindexed, mut failed) = (0, 0, 0);
+    let mut results = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        progress.show(i, paths.len(), indexed, unindexed, failed);
+        let entry = match one(c, path) {
+            Ok(out) => {
+                indexed += out.face_records.len();
+                unindexed += out.unindexed_faces.len();
+                serde_json::json!({
+                    "Image": path.display().to_string(),
+                    "FaceIds": out.face_records.iter().map(|r| r.face.face_id.clone()).collect::<Vec<_>>(),
+                    "UnindexedFaces": out.unindexed_faces.iter().map(|u| &u.reasons).collect::<Vec<_>>(),
+                })
+            }
+            Err(
+                e @ (CollectionError::Storage(_) | CollectionError::Internal(_) | CollectionError::ResourceNotFound(_)),
+            ) => {
+                // The store or the collection failed: later images would fail the same way.
+                progress.end();
+                return Err(e);
+            }
+            Err(e) => {
+                failed += 1;
+                serde_json::json!({
+                    "Image": path.display().to_string(),
+                    "Error": { "Code": e.exception_name(), "Message": e.message() },
+                })
+            }
+        };
+        results.push(entry);
+    }
+    progress.show(paths.len(), paths.len(), indexed, unindexed, failed);
+    progress.end();
+    Ok(serde_json::json!({
+        "Images": results,
+        "Summary": {
+            "Images": paths.len(),
+            "FacesIndexed": indexed,
+            "FacesUnindexed": unindexed,
+            "ImagesFailed": failed,
+        },
+    }))
+}
+
 /// Run one collection command; returns the Rekognition-shaped response.
 pub fn run(store_dir: &Path, command: CollectionCommand) -> Result<serde_json::Value, CollectionError> {
     let engine = || FaceEngine::embedded().map_err(CollectionError::from);
     let space = likeness_vision_space()?;
-    let store = DirStore::open(store_dir)?;
-    let mut c = block_on(Collections::open(store, Box::new(SystemClock), replica_id(store_dir)?, space))?;
+    let mut store = DirStore::open(store_dir)?;
+    let replica = store.replica_id()?;
+    let mut c = block_on(Collections::open(store, Box::new(SystemClock), replica, space))?;
     use CollectionCommand::*;
+    let collection = |collection_id| CollectionInput { collection_id };
     match command {
-        CreateCollection { collection_id } => json(&block_on(c.create_collection(&collection_id))?),
-        DeleteCollection { collection_id } => json(&block_on(c.delete_collection(&collection_id))?),
-        DescribeCollection { collection_id } => json(&c.describe_collection(&collection_id)?),
+        CreateCollection { collection_id } => {
+            json(&locked(&mut c, |c| block_on(c.create_collection(&collection(collection_id))))?)
+        }
+        DeleteCollection { collection_id } => {
+            json(&locked(&mut c, |c| block_on(c.delete_collection(&collection(collection_id))))?)
+        }
+        DescribeCollection { collection_id } => json(&c.describe_collection(&collection(collection_id))?),
         ListCollections { max_results, next_token } => {
             json(&c.list_collections(&ListCollectionsInput { next_token, max_results })?)
         }
         IndexFaces { collection_id, image, external_image_id, max_faces, quality_filter } => {
-            let bytes = read(&image)?;
             let input = IndexFacesInput { collection_id, external_image_id, max_faces, quality_filter };
-            json(&block_on(c.index_faces_image(&engine()?, input, ImageInput::Encoded(&bytes)))?)
+            index_faces(&mut c, &engine()?, input, &image)
         }
         ListFaces { collection_id, max_results, next_token, user_id, face_ids } => {
             json(&c.list_faces(&ListFacesInput { collection_id, next_token, max_results, user_id, face_ids })?)
         }
-        DeleteFaces { collection_id, face_ids } => json(&block_on(c.delete_faces(&collection_id, &face_ids))?),
+        DeleteFaces { collection_id, face_ids } => {
+            let input = DeleteFacesInput { collection_id, face_ids };
+            json(&locked(&mut c, |c| block_on(c.delete_faces(&input)))?)
+        }
         SearchFaces { collection_id, face_id, face_match_threshold, max_faces } => {
-            json(&c.search_faces(&collection_id, &face_id, face_match_threshold, max_faces)?)
+            json(&c.search_faces(&SearchFacesInput { collection_id, face_id, face_match_threshold, max_faces })?)
         }
         SearchFacesByImage { collection_id, image, face_match_threshold, max_faces, quality_filter } => {
-            let bytes = read(&image)?;
-            json(&c.search_faces_by_image(
-                &engine()?,
-                &collection_id,
-                ImageInput::Encoded(&bytes),
-                face_match_threshold,
-                max_faces,
-                quality_filter,
-            )?)
+            let input = SearchFacesByImageInput { collection_id, face_match_threshold, max_faces, quality_filter };
+            c.collection(&input.collection_id)?;
+            let prepared = prepare_search(&engine()?, ImageInput::Encoded(&read(&image)?), false)?;
+            json(&c.search_faces_prepared(&input, &prepared)?)
         }
         CreateUser { collection_id, user_id, client_request_token } => {
-            json(&block_on(c.create_user(&collection_id, &user_id, client_request_token.as_deref()))?)
+            let input = UserInput { collection_id, user_id, client_request_token };
+            json(&locked(&mut c, |c| block_on(c.create_user(&input)))?)
         }
         DeleteUser { collection_id, user_id, client_request_token } => {
-            json(&block_on(c.delete_user(&collection_id, &user_id, client_request_token.as_deref()))?)
+            let input = UserInput { collection_id, user_id, client_request_token };
+            json(&locked(&mut c, |c| block_on(c.delete_user(&input)))?)
         }
         ListUsers { collection_id, max_results, next_token } => {
-            json(&c.list_users(&collection_id, max_results, next_token.as_deref())?)
+            json(&c.list_users(&ListUsersInput { collection_id, max_results, next_token })?)
         }
         AssociateFaces { collection_id, user_id, face_ids, user_match_threshold, client_request_token } => {
-            json(&block_on(c.associate_faces(AssociateFacesInput {
-                collection_id,
-                user_id,
-                face_ids,
-                user_match_threshold,
-                client_request_token,
-            }))?)
+            let input =
+                AssociateFacesInput { collection_id, user_id, face_ids, user_match_threshold, client_request_token };
+            json(&locked(&mut c, |c| block_on(c.associate_faces(&input)))?)
         }
         DisassociateFaces { collection_id, user_id, face_ids, client_request_token } => {
-            json(&block_on(c.disassociate_faces(&collection_id, &user_id, &face_ids, client_request_token.as_deref()))?)
+            let input = DisassociateFacesInput { collection_id, user_id, face_ids, client_request_token };
+            json(&locked(&mut c, |c| block_on(c.disassociate_faces(&input)))?)
         }
-        SearchUsers { collection_id, user_id, face_id, user_match_threshold, max_users } => json(&c.search_users(
-            &collection_id,
-            user_id.as_deref(),
-            face_id.as_deref(),
-            user_match_threshold,
-            max_users,
-        )?),
-        SearchUsersByImage { collection_id, image, user_match_threshold, max_users, quality_filter } => {
-            let bytes = read(&image)?;
-            json(&c.search_users_by_image(
-                &engine()?,
-                &collection_id,
-                ImageInput::Encoded(&bytes),
+        SearchUsers { collection_id, user_id, face_id, user_match_threshold, max_users } => {
+            json(&c.search_users(&SearchUsersInput {
+                collection_id,
+                user_id,
+                face_id,
                 user_match_threshold,
                 max_users,
-                quality_filter,
-            )?)
+            })?)
+        }
+        SearchUsersByImage { collection_id, image, user_match_threshold, max_users, quality_filter } => {
+            let input = SearchUsersByImageInput { collection_id, user_match_threshold, max_users, quality_filter };
+            c.collection(&input.collection_id)?;
+            let prepared = prepare_search(&engine()?, ImageInput::Encoded(&read(&image)?), true)?;
+            json(&c.search_users_prepared(&input, &prepared)?)
         }
     }
 }

@@ -35,7 +35,7 @@ fn main() {
     let mut c =
         block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1_700_000_000_000)), 7, space))
             .expect("memory store opens");
-    block_on(c.create_collection("synthetic")).expect("create");
+    block_on(c.create_collection(&CollectionInput { collection_id: "synthetic".into() })).expect("create");
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut face_ids = Vec::with_capacity(n);
     let detail = FaceDetail {
@@ -71,8 +71,8 @@ fn main() {
             max_faces: Some(MAX_FACES as u32),
             quality_filter: Some(QualityFilter::None),
         };
-        let indexed =
-            block_on(c.index_faces_analyzed(input, &format!("synthetic-{image_no}"), analyzed)).expect("index");
+        let image_id = likeness_collections::ids::image_id("synthetic", format!("image {image_no}").as_bytes());
+        let indexed = block_on(c.index_faces_analyzed(&input, &image_id, analyzed)).expect("index");
         face_ids.extend(indexed.face_records.into_iter().map(|r| r.face.face_id));
         image_no += 1;
         if face_ids.len() % per_chunk < MAX_FACES || face_ids.len() == n {
@@ -91,7 +91,13 @@ fn main() {
         .iter()
         .map(|id| {
             let t = Instant::now();
-            c.search_faces("synthetic", id, None, None).expect("search");
+            let input = SearchFacesInput {
+                collection_id: "synthetic".into(),
+                face_id: id.to_string(),
+                face_match_threshold: None,
+                max_faces: None,
+            };
+            c.search_faces(&input).expect("search");
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();

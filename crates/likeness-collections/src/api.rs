@@ -330,8 +330,10 @@ pub struct CreateUserOutput {}
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteUserOutput {}
 
-// ---- requests of the operations the service takes as plain arguments ---------------------
-// The adapters (wasm bindings, a server) deserialise these, unknown fields rejected.
+// ---- requests ---------------------------------------------------------------------------
+// Every operation of `Collections` takes one of these; the adapters (CLI, wasm bindings, a
+// server) deserialise them, unknown fields rejected, and pass them through. Defaults and
+// limits are resolved by the service alone.
 
 /// CreateCollection, DeleteCollection and DescribeCollection (and exporting a collection).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -339,6 +341,10 @@ pub struct DeleteUserOutput {}
 pub struct CollectionInput {
     pub collection_id: String,
 }
+
+pub type CreateCollectionInput = CollectionInput;
+pub type DeleteCollectionInput = CollectionInput;
+pub type DescribeCollectionInput = CollectionInput;
 
 /// DeleteFaces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,6 +382,9 @@ pub struct UserInput {
     pub user_id: String,
     pub client_request_token: Option<String>,
 }
+
+pub type CreateUserInput = UserInput;
+pub type DeleteUserInput = UserInput;
 
 /// ListUsers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

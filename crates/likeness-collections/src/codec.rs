@@ -7,13 +7,20 @@
 //!   1 HEADER  collection id, FaceModelVersion, vector dimension
 //!   2 VERSION version vector: the state the sender had
 //!   3 OPS     operations
+//!   4 FLOOR   version vector below which tombstones were compacted (own snapshots only)
 //!   other tags are skipped (newer writers may add sections)
 //! 0xFF | 4 | CRC-32 of every byte before it
 //! ```
 //!
 //! Little-endian throughout and no platform-sized integers, so wasm and native read each
 //! other's bytes. Every length is checked before it is trusted; any defect is a typed
-//! [`CollectionError::InvalidSnapshot`] and nothing partial is returned.
+//! [`CollectionError::InvalidSnapshot`] and nothing partial is returned. Encoding refuses
+//! (rather than truncates) anything past the format's limits: a `u32` length per string,
+//! vector, operation count and section.
+//!
+//! Builds before this one wrote a removed face as an AddFace with an empty vector followed
+//! by its RemoveFace; [`decode`] still reads that and keeps only the removal. Golden files in
+//! `tests/golden/` pin the format.
 
 use crate::error::{CollectionError, Result};
 use crate::hlc::{Hlc, VersionVector};
@@ -25,6 +32,7 @@ pub const FORMAT_VERSION: u16 = 1;
 const TAG_HEADER: u8 = 1;
 const TAG_VERSION: u8 = 2;
 const TAG_OPS: u8 = 3;
+const TAG_FLOOR: u8 = 4;
 const TAG_CHECKSUM: u8 = 0xFF;
 /// Longest vector accepted from a change set.
 const MAX_DIMENSION: usize = 65_536;
@@ -42,18 +50,33 @@ pub struct ChangeSet {
     pub collection_id: String,
     pub face_model_version: String,
     pub dimension: u32,
+    /// The sender's claim of what it has seen. Informational: receivers derive their own
+    /// version vector from the operations they apply.
     pub version: VersionVector,
     pub ops: Vec<Op>,
+    /// Compaction floor of the writer's own state (empty in deltas).
+    pub floor: VersionVector,
 }
 
 fn bad(msg: impl Into<String>) -> CollectionError {
     CollectionError::InvalidSnapshot(msg.into())
 }
 
+/// Appends little-endian fields; a length past `u32` marks the writer as failed, and
+/// [`encode`] then refuses the whole change set.
 #[derive(Default)]
-struct Writer(Vec<u8>);
+struct Writer(Vec<u8>, bool);
 
 impl Writer {
+    fn len32(&mut self, n: usize) {
+        match u32::try_from(n) {
+            Ok(n) => self.u32(n),
+            Err(_) => {
+                self.1 = true;
+                self.u32(0)
+            }
+        }
+    }
     fn u8(&mut self, v: u8) {
         self.0.push(v)
     }
@@ -67,7 +90,7 @@ impl Writer {
         self.0.extend_from_slice(&v.to_le_bytes())
     }
     fn str(&mut self, s: &str) {
-        self.u32(s.len() as u32);
+        self.len32(s.len());
         self.0.extend_from_slice(s.as_bytes());
     }
     fn opt_str(&mut self, s: Option<&str>) {
@@ -86,8 +109,15 @@ impl Writer {
     }
     fn section(&mut self, tag: u8, body: Writer) {
         self.u8(tag);
-        self.u32(body.0.len() as u32);
+        self.len32(body.0.len());
+        self.1 |= body.1;
         self.0.extend_from_slice(&body.0);
+    }
+    fn version(&mut self, v: &VersionVector) {
+        self.len32(v.0.len());
+        for s in v.0.values() {
+            self.hlc(*s);
+        }
     }
 }
 
@@ -160,7 +190,7 @@ fn write_op(w: &mut Writer, op: &Op) {
             for v in [b.width, b.height, b.left, b.top, f.confidence] {
                 w.f32(v);
             }
-            w.u32(f.vector.len() as u32);
+            w.len32(f.vector.len());
             for &v in &f.vector {
                 w.f32(v);
             }
@@ -214,8 +244,8 @@ fn read_op(r: &mut Reader<'_>, dimension: usize) -> Result<Op> {
     Ok(Op { stamp, kind })
 }
 
-/// Encode a change set.
-pub fn encode(cs: &ChangeSet) -> Vec<u8> {
+/// Encode a change set; refuses one past the format's limits (a section over 4 GiB).
+pub fn encode(cs: &ChangeSet) -> Result<Vec<u8>> {
     let mut w = Writer::default();
     w.0.extend_from_slice(MAGIC);
     w.0.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -230,22 +260,42 @@ pub fn encode(cs: &ChangeSet) -> Vec<u8> {
     h.u32(cs.dimension);
     w.section(TAG_HEADER, h);
     let mut v = Writer::default();
-    v.u32(cs.version.0.len() as u32);
-    for s in cs.version.0.values() {
-        v.hlc(*s);
-    }
+    v.version(&cs.version);
     w.section(TAG_VERSION, v);
     let mut o = Writer::default();
-    o.u32(cs.ops.len() as u32);
+    o.len32(cs.ops.len());
     for op in &cs.ops {
         write_op(&mut o, op);
     }
     w.section(TAG_OPS, o);
+    if !cs.floor.0.is_empty() {
+        let mut f = Writer::default();
+        f.version(&cs.floor);
+        w.section(TAG_FLOOR, f);
+    }
+    if w.1 {
+        return Err(CollectionError::ServiceQuotaExceeded(
+            "the change set exceeds the format's limits (4 GiB per section, 2^32 entries per list)".into(),
+        ));
+    }
     let crc = crc32fast::hash(&w.0);
     w.u8(TAG_CHECKSUM);
     w.u32(4);
     w.u32(crc);
-    w.0
+    Ok(w.0)
+}
+
+fn read_version(payload: &[u8]) -> Result<VersionVector> {
+    let mut r = Reader { buf: payload, pos: 0 };
+    let n = r.u32()? as usize;
+    if n > payload.len() / 20 {
+        return Err(bad("version vector count exceeds its section"));
+    }
+    let mut version = VersionVector::default();
+    for _ in 0..n {
+        version.observe(r.hlc()?);
+    }
+    Ok(version)
 }
 
 /// Decode and verify a change set; any defect is an error and nothing is returned.
@@ -276,6 +326,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeSet> {
     let mut r = Reader { buf: body, pos: 8 };
     let mut header = None;
     let mut version = VersionVector::default();
+    let mut floor = VersionVector::default();
     let mut ops_section = None;
     while !r.done() {
         let tag = r.u8()?;
@@ -286,13 +337,8 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeSet> {
                 let mut h = Reader { buf: payload, pos: 0 };
                 header = Some((h.str()?, h.str()?, h.u32()?));
             }
-            TAG_VERSION => {
-                let mut v = Reader { buf: payload, pos: 0 };
-                let n = v.u32()? as usize;
-                for _ in 0..n {
-                    version.observe(v.hlc()?);
-                }
-            }
+            TAG_VERSION => version = read_version(payload)?,
+            TAG_FLOOR => floor = read_version(payload)?,
             TAG_OPS => ops_section = Some(payload),
             _ => {} // a newer writer's section: skip
         }
@@ -317,7 +363,42 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeSet> {
             return Err(bad("trailing bytes after the operations"));
         }
     }
-    Ok(ChangeSet { kind, collection_id, face_model_version, dimension, version, ops })
+    drop_v1_tombstone_adds(&mut ops)?;
+    Ok(ChangeSet { kind, collection_id, face_model_version, dimension, version, ops, floor })
+}
+
+/// Earlier builds sent a removed face as an AddFace with an empty vector beside its
+/// RemoveFace. Keep the removal only; an empty vector without a removal is malformed.
+fn drop_v1_tombstone_adds(ops: &mut Vec<Op>) -> Result<()> {
+    let removed: std::collections::BTreeSet<&str> = ops
+        .iter()
+        .filter_map(|op| match &op.kind {
+            OpKind::RemoveFace { face_id } => Some(face_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut orphan = None;
+    let keep: Vec<bool> = ops
+        .iter()
+        .map(|op| match &op.kind {
+            OpKind::AddFace(f) if f.vector.is_empty() => {
+                if !removed.contains(f.face_id.as_str()) {
+                    orphan = Some(f.face_id.clone());
+                }
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    if orphan.is_some() {
+        return Err(bad("a face has an empty vector and no removal"));
+    }
+    let mut i = 0;
+    ops.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -356,18 +437,22 @@ mod tests {
                 },
                 Op { stamp, kind: OpKind::Associate { face_id: "f".into(), user_id: Some("u".into()) } },
             ],
+            floor: VersionVector::default(),
         }
     }
 
     #[test]
     fn round_trips() {
         let cs = sample();
-        assert_eq!(decode(&encode(&cs)).unwrap(), cs);
+        assert_eq!(decode(&encode(&cs).unwrap()).unwrap(), cs);
+        let mut with_floor = cs.clone();
+        with_floor.floor.observe(Hlc { millis: 3, counter: 0, replica: 9 });
+        assert_eq!(decode(&encode(&with_floor).unwrap()).unwrap(), with_floor);
     }
 
     #[test]
     fn every_truncation_and_bit_flip_is_rejected() {
-        let bytes = encode(&sample());
+        let bytes = encode(&sample()).unwrap();
         for n in 0..bytes.len() {
             assert!(matches!(decode(&bytes[..n]), Err(CollectionError::InvalidSnapshot(_))), "prefix {n}");
         }
@@ -380,9 +465,34 @@ mod tests {
 
     #[test]
     fn newer_format_is_a_typed_error() {
-        let mut bytes = encode(&sample());
+        let mut bytes = encode(&sample()).unwrap();
         bytes[4] = 9;
         let e = decode(&bytes).unwrap_err();
         assert!(e.to_string().contains("newer"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_vector_is_read_only_as_a_v1_tombstone() {
+        let mut cs = sample();
+        let OpKind::AddFace(f) = &mut cs.ops[1].kind else { unreachable!() };
+        f.vector.clear();
+        let bytes = encode(&cs).unwrap();
+        assert!(matches!(decode(&bytes), Err(CollectionError::InvalidSnapshot(_))), "no removal: malformed");
+        let removal =
+            Op { stamp: Hlc { millis: 6, counter: 0, replica: 9 }, kind: OpKind::RemoveFace { face_id: "f".into() } };
+        cs.ops.push(removal.clone());
+        let decoded = decode(&encode(&cs).unwrap()).unwrap();
+        assert!(decoded.ops.iter().all(|op| !matches!(op.kind, OpKind::AddFace(_))), "{:?}", decoded.ops);
+        assert!(decoded.ops.contains(&removal));
+    }
+
+    #[test]
+    fn lengths_past_u32_are_refused_not_truncated() {
+        let mut w = Writer::default();
+        w.len32(u32::MAX as usize + 1);
+        assert!(w.1, "the writer notes the overflow");
+        let mut outer = Writer::default();
+        outer.section(TAG_OPS, w);
+        assert!(outer.1, "and it reaches the change set");
     }
 }

@@ -26,6 +26,11 @@ pub enum CollectionError {
     /// A snapshot or change set that is corrupt, truncated, foreign or from a newer format.
     #[error("InvalidSnapshotException: {0}")]
     InvalidSnapshot(String),
+    /// A change set from elsewhere is stamped too far ahead of this device's clock
+    /// ([`crate::hlc::MAX_CLOCK_DRIFT_MS`]). Nothing was applied; it is accepted once the
+    /// clocks agree, so retrying later is right.
+    #[error("ClockSkewException: {0}")]
+    ClockSkew(String),
     /// The store failed (disk full, IndexedDB quota, permissions). Nothing was applied.
     #[error("StorageException: {0}")]
     Storage(String),
@@ -49,6 +54,7 @@ impl CollectionError {
             ImageTooLarge(_) => "ImageTooLargeException",
             InvalidImageFormat(_) => "InvalidImageFormatException",
             InvalidSnapshot(_) => "InvalidSnapshotException",
+            ClockSkew(_) => "ClockSkewException",
             Storage(_) => "StorageException",
             Internal(_) => "InternalServerError",
         }
@@ -68,6 +74,7 @@ impl CollectionError {
             | ImageTooLarge(m)
             | InvalidImageFormat(m)
             | InvalidSnapshot(m)
+            | ClockSkew(m)
             | Storage(m)
             | Internal(m) => m,
         }

@@ -55,6 +55,33 @@ impl Clock for ManualClock {
     }
 }
 
+/// How far past the local clock a stamp from elsewhere may be: 10 minutes.
+///
+/// A stamp from the future pins every replica that observes it (later local writes must sort
+/// after it), and a collection delete stamped in 2099 would hide every write made before 2099.
+/// Change sets holding a stamp further ahead than this are refused whole
+/// ([`ClockError::TooFarAhead`]); they are accepted once the local clock catches up, so a
+/// device whose clock is a little fast only waits.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 10 * 60 * 1000;
+
+/// A stamp the clock cannot take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    #[error("a stamp is {ahead_ms} ms ahead of this device's clock; at most {MAX_CLOCK_DRIFT_MS} ms is accepted")]
+    TooFarAhead { ahead_ms: u64 },
+    #[error("the clock cannot advance past its largest value")]
+    Exhausted,
+}
+
+/// Whether `stamp` is within [`MAX_CLOCK_DRIFT_MS`] of `now_millis` (never in the far future).
+pub fn check_drift(stamp: Hlc, now_millis: u64) -> Result<(), ClockError> {
+    let limit = now_millis.saturating_add(MAX_CLOCK_DRIFT_MS);
+    if stamp.millis > limit {
+        return Err(ClockError::TooFarAhead { ahead_ms: stamp.millis - now_millis });
+    }
+    Ok(())
+}
+
 /// Issues strictly increasing stamps for one replica.
 #[derive(Debug, Clone)]
 pub struct HlcGenerator {
@@ -70,21 +97,25 @@ impl HlcGenerator {
         self.last.replica
     }
 
-    /// A new stamp greater than every stamp issued or observed so far.
-    pub fn tick(&mut self, now_millis: u64) -> Hlc {
-        if now_millis > self.last.millis {
-            self.last.millis = now_millis;
-            self.last.counter = 0;
-        } else if self.last.counter == u32::MAX {
-            self.last.millis += 1;
-            self.last.counter = 0;
+    /// A new stamp greater than every stamp issued or observed so far. Fails (and changes
+    /// nothing) only when no greater stamp exists.
+    pub fn tick(&mut self, now_millis: u64) -> Result<Hlc, ClockError> {
+        let mut next = self.last;
+        if now_millis > next.millis {
+            next.millis = now_millis;
+            next.counter = 0;
+        } else if let Some(c) = next.counter.checked_add(1) {
+            next.counter = c;
         } else {
-            self.last.counter += 1;
+            next.millis = next.millis.checked_add(1).ok_or(ClockError::Exhausted)?;
+            next.counter = 0;
         }
-        self.last
+        self.last = next;
+        Ok(next)
     }
 
-    /// Take note of a stamp from elsewhere, so later local stamps sort after it.
+    /// Take note of a stamp from elsewhere, so later local stamps sort after it. Callers
+    /// check foreign stamps with [`check_drift`] first.
     pub fn observe(&mut self, seen: Hlc) {
         if (seen.millis, seen.counter) > (self.last.millis, self.last.counter) {
             self.last.millis = seen.millis;
@@ -124,11 +155,35 @@ mod tests {
     #[test]
     fn stamps_increase_even_when_the_clock_goes_back() {
         let mut g = HlcGenerator::new(7);
-        let a = g.tick(1000);
-        let b = g.tick(1000);
-        let c = g.tick(500);
+        let a = g.tick(1000).unwrap();
+        let b = g.tick(1000).unwrap();
+        let c = g.tick(500).unwrap();
         assert!(a < b && b < c);
         g.observe(Hlc { millis: 5000, counter: 3, replica: 9 });
-        assert!(g.tick(10) > Hlc { millis: 5000, counter: 3, replica: 9 });
+        assert!(g.tick(10).unwrap() > Hlc { millis: 5000, counter: 3, replica: 9 });
+    }
+
+    #[test]
+    fn the_clock_never_wraps() {
+        let mut g = HlcGenerator::new(1);
+        g.observe(Hlc { millis: u64::MAX, counter: u32::MAX - 1, replica: 2 });
+        let last = g.tick(0).unwrap();
+        assert_eq!((last.millis, last.counter), (u64::MAX, u32::MAX));
+        assert_eq!(g.tick(0), Err(ClockError::Exhausted));
+        assert_eq!(g.tick(5), Err(ClockError::Exhausted), "a failed tick changes nothing");
+    }
+
+    #[test]
+    fn drift_past_the_limit_is_refused() {
+        let now = 1_000_000;
+        let at = |millis| Hlc { millis, counter: 0, replica: 1 };
+        assert!(check_drift(at(now + MAX_CLOCK_DRIFT_MS), now).is_ok());
+        assert!(check_drift(at(0), now).is_ok());
+        assert_eq!(
+            check_drift(at(now + MAX_CLOCK_DRIFT_MS + 1), now),
+            Err(ClockError::TooFarAhead { ahead_ms: MAX_CLOCK_DRIFT_MS + 1 })
+        );
+        assert!(check_drift(at(u64::MAX), u64::MAX - 5).is_ok());
+        assert!(check_drift(at(u64::MAX), now).is_err());
     }
 }

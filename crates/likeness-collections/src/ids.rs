@@ -3,7 +3,9 @@
 //! FaceIds are derived by hashing the replica id, the operation's clock stamp and the face's
 //! position in the call, so they are unique across devices without a random source (there is
 //! none to rely on in `wasm32-unknown-unknown`) and reproducible in tests. ImageIds hash the
-//! image content, so the same image always has the same ImageId.
+//! image content keyed by the collection: the same image gets the same ImageId within a
+//! collection (IndexFaces retries are idempotent on every replica of it), and unrelated
+//! ImageIds in different collections, so one photo is not linkable across them.
 
 use crate::error::{invalid, Result};
 use crate::hlc::Hlc;
@@ -70,9 +72,9 @@ fn hash16(parts: &[&[u8]]) -> [u8; 16] {
     out
 }
 
-/// ImageId of an image's bytes (encoded bytes, or raw pixels with their size).
-pub fn image_id(content: &[u8]) -> String {
-    uuid_from_bytes(hash16(&[b"likeness-image", content]))
+/// ImageId of an image's bytes (encoded bytes, or raw pixels with their size) in a collection.
+pub fn image_id(collection_id: &str, content: &[u8]) -> String {
+    uuid_from_bytes(hash16(&[b"likeness-image", collection_id.as_bytes(), content]))
 }
 
 /// FaceId of the `index`-th face stored by the operation stamped `stamp`.
@@ -109,7 +111,8 @@ mod tests {
         assert!(check_face_id(&a).is_ok());
         assert_ne!(a, face_id(s, 1));
         assert_ne!(a, face_id(Hlc { replica: 3, ..s }, 0));
-        assert_eq!(image_id(b"x"), image_id(b"x"));
+        assert_eq!(image_id("c", b"x"), image_id("c", b"x"));
+        assert_ne!(image_id("c", b"x"), image_id("d", b"x"), "keyed per collection");
         assert!(check_face_id("not-a-uuid").is_err());
     }
 }

@@ -1,23 +1,35 @@
 //! [`Collections`]: Rekognition's collection operations over a [`Store`].
 //!
+//! Every operation takes its request type from [`crate::api`] (defaults and limits are
+//! resolved here, once), so the CLI, the wasm bindings and a server only dispatch.
+//!
 //! Every mutation follows one path ([`Collections::commit`]): validate everything, build the
 //! operations, write them to the store as one delta, and only then apply them in memory. A
-//! call that fails at any step, the store included, changes nothing.
+//! call that fails at any step, the store included, changes nothing. A mutation that deletes
+//! (DeleteFaces, DeleteUser, DeleteCollection, or a merge that removes) folds the store into
+//! a fresh snapshot at once, so no file or IndexedDB record keeps what was deleted.
 //!
-//! Image-taking operations come in two forms: `*_image` takes a [`FaceEngine`] and image
-//! bytes; the `*_analyzed` form takes faces the caller has already detected and embedded
-//! (what the browser worker and tests use).
+//! Image work needs no collection state: [`prepare_index_faces`] and [`prepare_search`]
+//! detect, select, and embed only the faces the operation will use, before any lock is
+//! taken; the `*_prepared` operations then take the result. `*_image` does both in one call.
+//!
+//! Change sets from other replicas ([`Collections::apply_changes`]) are input like any
+//! other: the collection must be the one the caller expects, every id, vector, stamp and
+//! FaceModelVersion is checked, and nothing is applied unless all of it passes.
 
 use crate::api::*;
 use crate::codec::{self, ChangeKind, ChangeSet};
 use crate::error::{invalid, CollectionError, Result};
-use crate::hlc::{Clock, HlcGenerator, ReplicaId, VersionVector};
+use crate::hlc::{check_drift, Clock, Hlc, HlcGenerator, ReplicaId, VersionVector};
 use crate::ids;
 use crate::paging;
 use crate::search::VectorIndex;
 use crate::state::{CollectionMeta, CollectionState, IndexChange, Op, OpKind, StoredFace, UserValue};
 use crate::store::Store;
-use likeness_vision::{AnalyzedImage, Calibration, EmbeddedFace, FaceEngine, ImageInput, QualityFilter, QualityReason};
+use likeness_vision::{
+    AnalyzedImage, Calibration, EmbeddedFace, FaceDetail, FaceEngine, ImageInput, OrientationCorrection, QualityFilter,
+    QualityReason,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Rekognition's limits.
@@ -47,6 +59,9 @@ pub struct Collection {
     users: VectorIndex,
     delta_bytes: usize,
     snapshot_bytes: usize,
+    /// A deletion reached the store as a delta: fold before anything else, so the deleted
+    /// data leaves the store's files.
+    fold_pending: bool,
 }
 
 impl Collection {
@@ -57,6 +72,7 @@ impl Collection {
             users: VectorIndex::new(dim),
             delta_bytes: 0,
             snapshot_bytes: 0,
+            fold_pending: false,
         };
         c.rebuild_indexes();
         c
@@ -74,10 +90,9 @@ impl Collection {
     /// User vector: the normalised mean of the user's normalised face vectors. Measured on
     /// lfw-dev against single faces and best-of (see README), the mean identifies best.
     fn user_vector(&self, user_id: &str) -> Option<Vec<f32>> {
-        let faces = self.state.user_faces(user_id);
         let mut mean = vec![0.0f32; self.faces.dim()];
         let mut n = 0;
-        for id in faces {
+        for id in self.state.user_faces(user_id) {
             if let Some(v) = self.faces.vector(id) {
                 mean.iter_mut().zip(v).for_each(|(m, x)| *m += x);
                 n += 1;
@@ -89,20 +104,35 @@ impl Collection {
         })
     }
 
-    fn rebuild_users(&mut self) {
-        let mut users = VectorIndex::new(self.faces.dim());
-        let ids: Vec<String> = self.state.live_users().map(|(id, _)| id.clone()).collect();
-        for id in ids {
-            if let Some(v) = self.user_vector(&id) {
-                users.insert(&id, &v);
+    fn refresh_user(&mut self, user_id: &str) {
+        match self.state.user_live(user_id).then(|| self.user_vector(user_id)).flatten() {
+            Some(v) => {
+                self.users.insert(user_id, &v);
+            }
+            None => {
+                self.users.remove(user_id);
             }
         }
-        self.users = users;
     }
 
+    fn rebuild_users(&mut self) {
+        self.users = VectorIndex::new(self.faces.dim());
+        let ids: Vec<String> = self.state.live_users().map(|(id, _)| id.clone()).collect();
+        for id in ids {
+            self.refresh_user(&id);
+        }
+    }
+
+    /// Apply operations to the state and both indexes. User vectors are recomputed only for
+    /// the users an operation touches (a collection delete rebuilds them all).
     fn apply(&mut self, ops: &[Op]) {
-        let mut users_dirty = false;
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut all_users = false;
         for op in ops {
+            match self.state.users_touched_by(op) {
+                Some(users) => touched.extend(users),
+                None => all_users = true,
+            }
             for change in self.state.apply(op) {
                 match change {
                     IndexChange::Insert(id) => {
@@ -116,10 +146,16 @@ impl Collection {
                     }
                 }
             }
-            users_dirty |= !matches!(op.kind, OpKind::AddFace(_));
+            if let Some(users) = self.state.users_touched_by(op) {
+                touched.extend(users);
+            }
         }
-        if users_dirty {
+        if all_users {
             self.rebuild_users();
+        } else {
+            for u in touched {
+                self.refresh_user(&u);
+            }
         }
     }
 
@@ -160,6 +196,140 @@ impl VectorSpace {
     }
 }
 
+/// An image's faces as one operation needs them: embedded where it uses their vectors,
+/// described otherwise. Made by [`prepare_index_faces`] or [`prepare_search`] without any
+/// collection state, so callers make it before taking a lock.
+#[derive(Debug, Clone)]
+pub struct PreparedImage {
+    /// The image's ImageId in the collection it is prepared for.
+    pub image_id: String,
+    pub orientation_correction: OrientationCorrection,
+    pub face_model_version: String,
+    /// Faces the operation uses, embedded. IndexFaces: the faces it will store;
+    /// searches: the largest face (none when the image has no face).
+    pub embedded: Vec<EmbeddedFace>,
+    /// Faces it does not use, with the reasons (IndexFaces' UnindexedFaces; for
+    /// SearchUsersByImage, every face but the largest, with no quality reason).
+    pub skipped: Vec<(FaceDetail, Vec<QualityReason>)>,
+}
+
+/// Which faces IndexFaces stores: those that pass the filter, at most `max_faces`, dropping
+/// the lowest quality first (most HIGH-bar shortfalls), then the smallest. Returns the
+/// chosen indexes, in the order they are stored, and the others with reasons.
+fn select_for_index(
+    faces: &[(&FaceDetail, f32)],
+    filter: QualityFilter,
+    max_faces: usize,
+) -> (Vec<usize>, Vec<(FaceDetail, Vec<QualityReason>)>) {
+    let reasons = |i: usize, f: QualityFilter| {
+        let (d, size) = faces[i];
+        likeness_vision::quality_reasons(d.confidence, &d.quality, &d.pose, size, f)
+    };
+    let mut skipped = Vec::new();
+    let mut passing = Vec::new();
+    for i in 0..faces.len() {
+        let r = reasons(i, filter);
+        if r.is_empty() {
+            passing.push(i);
+        } else {
+            skipped.push((faces[i].0.clone(), r));
+        }
+    }
+    passing.sort_by(|&a, &b| faces[b].1.total_cmp(&faces[a].1));
+    passing.sort_by_cached_key(|&i| reasons(i, QualityFilter::High).len());
+    for &i in passing.iter().skip(max_faces) {
+        skipped.push((faces[i].0.clone(), vec![QualityReason::ExceedsMaxFaces]));
+    }
+    passing.truncate(max_faces);
+    (passing, skipped)
+}
+
+/// IndexFaces' MaxFaces (default 100, 1 to 4096) and QualityFilter (default AUTO).
+fn index_limits(input: &IndexFacesInput) -> Result<(usize, QualityFilter)> {
+    let max_faces = input.max_faces.unwrap_or(100);
+    check_range("MaxFaces", max_faces, 1, 4096)?;
+    Ok((max_faces as usize, input.quality_filter.unwrap_or_default()))
+}
+
+/// The image half of IndexFaces: decode, detect, choose the faces to store, and embed only
+/// those.
+pub fn prepare_index_faces(
+    engine: &FaceEngine,
+    input: &IndexFacesInput,
+    image: ImageInput<'_>,
+) -> Result<PreparedImage> {
+    ids::check_collection_id(&input.collection_id)?;
+    let (max_faces, filter) = index_limits(input)?;
+    let image_id = image_id_of(&input.collection_id, image);
+    let decoded = likeness_vision::decode(image)?;
+    let located = engine.locate(&decoded.image)?;
+    let sized: Vec<(&FaceDetail, f32)> = located.iter().map(|f| (&f.detail, f.size_pixels())).collect();
+    let (chosen, skipped) = select_for_index(&sized, filter, max_faces);
+    let embedded = chosen
+        .iter()
+        .map(|&i| engine.embed(&decoded.image, &located[i]))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(PreparedImage {
+        image_id,
+        orientation_correction: decoded.orientation_correction,
+        face_model_version: engine.face_model_version().to_string(),
+        embedded,
+        skipped,
+    })
+}
+
+/// The image half of SearchFacesByImage and SearchUsersByImage: detect, and embed only the
+/// largest face. The others are kept as descriptions when `describe_others` (UnsearchedFaces).
+pub fn prepare_search(engine: &FaceEngine, image: ImageInput<'_>, describe_others: bool) -> Result<PreparedImage> {
+    let decoded = likeness_vision::decode(image)?;
+    let located = engine.locate(&decoded.image)?;
+    let embedded = located.first().map(|f| engine.embed(&decoded.image, f)).transpose()?.into_iter().collect();
+    let skipped = if describe_others {
+        located.iter().skip(1).map(|f| (f.detail.clone(), Vec::new())).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(PreparedImage {
+        image_id: String::new(),
+        orientation_correction: decoded.orientation_correction,
+        face_model_version: engine.face_model_version().to_string(),
+        embedded,
+        skipped,
+    })
+}
+
+impl PreparedImage {
+    /// IndexFaces' view of faces that were all embedded already (tests, callers that analyse
+    /// themselves): the same selection [`prepare_index_faces`] makes.
+    pub fn for_index(input: &IndexFacesInput, image_id: &str, analyzed: AnalyzedImage) -> Result<Self> {
+        let (max_faces, filter) = index_limits(input)?;
+        let sized: Vec<(&FaceDetail, f32)> = analyzed.faces.iter().map(|f| (&f.detail, f.size_pixels)).collect();
+        let (chosen, skipped) = select_for_index(&sized, filter, max_faces);
+        let mut faces: Vec<Option<EmbeddedFace>> = analyzed.faces.into_iter().map(Some).collect();
+        let embedded = chosen.iter().filter_map(|&i| faces[i].take()).collect();
+        Ok(PreparedImage {
+            image_id: image_id.to_string(),
+            orientation_correction: analyzed.orientation_correction,
+            face_model_version: analyzed.face_model_version,
+            embedded,
+            skipped,
+        })
+    }
+
+    /// A search's view of analysed faces (largest first): the largest is searched.
+    pub fn for_search(analyzed: AnalyzedImage) -> Self {
+        let mut faces = analyzed.faces.into_iter();
+        let embedded = faces.next().into_iter().collect();
+        PreparedImage {
+            image_id: String::new(),
+            orientation_correction: analyzed.orientation_correction,
+            face_model_version: analyzed.face_model_version,
+            embedded,
+            skipped: faces.map(|f| (f.detail, Vec::new())).collect(),
+        }
+    }
+}
+
 /// All collections of one replica, persisted in `S`.
 pub struct Collections<S: Store> {
     store: S,
@@ -174,6 +344,22 @@ fn check_range(name: &str, v: u32, min: u32, max: u32) -> Result<()> {
         return Err(invalid(format!("{name} must be between {min} and {max}, got {v}")));
     }
     Ok(())
+}
+
+/// `value` or its default, checked against 1..=max.
+fn limit(name: &str, value: Option<u32>, default: u32, max: u32) -> Result<u32> {
+    let v = value.unwrap_or(default);
+    check_range(name, v, 1, max)?;
+    Ok(v)
+}
+
+/// A similarity threshold or its default, checked against 0..=100.
+fn threshold(name: &str, value: Option<f32>, default: f32) -> Result<f32> {
+    let v = value.unwrap_or(default);
+    if !(0.0..=100.0).contains(&v) {
+        return Err(invalid(format!("{name} must be between 0 and 100, got {v}")));
+    }
+    Ok(v)
 }
 
 /// The searched (largest) face must pass the request's QualityFilter (default NONE).
@@ -202,15 +388,13 @@ fn check_face_ids(face_ids: &[String], max: usize) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn check_threshold(name: &str, v: f32) -> Result<()> {
-    if !(0.0..=100.0).contains(&v) {
-        return Err(invalid(format!("{name} must be between 0 and 100, got {v}")));
-    }
-    Ok(())
+fn check_token(token: Option<&str>) -> Result<()> {
+    token.map(ids::check_client_request_token).transpose().map(|_| ())
 }
 
 /// Fold each stored collection's snapshot and deltas into memory (deltas commute, so their
-/// order does not matter), advancing `hlc` past every stamp seen.
+/// order does not matter), advancing `hlc` past every stamp seen. The store is this
+/// replica's own: change sets from elsewhere were validated before they were written.
 async fn load_all<S: Store>(store: &mut S, hlc: &mut HlcGenerator, dim: usize) -> Result<BTreeMap<String, Collection>> {
     let mut collections = BTreeMap::new();
     for persisted in store.load().await? {
@@ -226,15 +410,19 @@ async fn load_all<S: Store>(store: &mut S, hlc: &mut HlcGenerator, dim: usize) -
                     persisted.collection_id, cs.collection_id
                 )));
             }
-            for op in &cs.ops {
-                state.apply(op);
-                hlc.observe(op.stamp);
-            }
+            // Everything in the store was written by this replica (foreign change sets are
+            // re-encoded with a derived version before they are stored), so its version
+            // vectors and floors are trusted.
             state.version.merge(&cs.version);
             if is_snapshot {
+                state.floor.merge(&cs.floor);
                 snapshot_bytes = bytes.len();
             } else {
                 delta_bytes += bytes.len();
+            }
+            for op in &cs.ops {
+                state.apply(op);
+                hlc.observe(op.stamp);
             }
         }
         let mut c = Collection::new(state, dim);
@@ -249,6 +437,90 @@ fn arn(id: &str) -> String {
     format!("arn:likeness:rekognition:local:collection/{id}")
 }
 
+/// Whether `ops` delete data (faces, users, or a whole collection) that must then leave
+/// the store.
+fn deletes(ops: &[Op]) -> bool {
+    ops.iter().any(|op| match &op.kind {
+        OpKind::RemoveFace { .. } => true,
+        OpKind::Meta(m) => !m.live,
+        OpKind::User { value, .. } => !value.live,
+        _ => false,
+    })
+}
+
+fn bad_change(msg: String) -> CollectionError {
+    CollectionError::InvalidSnapshot(msg)
+}
+
+/// Largest accepted deviation of a stored vector's length from 1.
+const UNIT_TOLERANCE: f32 = 1e-3;
+
+/// Everything a change set from elsewhere must satisfy before any of it is applied.
+fn check_foreign(cs: &ChangeSet, expected: &str, space: &VectorSpace, now_millis: u64) -> Result<()> {
+    if cs.collection_id != expected {
+        return Err(bad_change(format!("the change set is for collection {:?}, not {expected:?}", cs.collection_id)));
+    }
+    if cs.dimension as usize != space.dimension || cs.face_model_version != space.face_model_version {
+        return Err(bad_change(format!(
+            "change set holds {}-d vectors of {}; this engine uses {}-d vectors of {}",
+            cs.dimension, cs.face_model_version, space.dimension, space.face_model_version
+        )));
+    }
+    let field = |e: CollectionError| bad_change(format!("an operation holds a bad value: {}", e.message()));
+    for op in &cs.ops {
+        check_drift(op.stamp, now_millis).map_err(|e| CollectionError::ClockSkew(e.to_string()))?;
+        match &op.kind {
+            OpKind::Meta(m) => {
+                if m.face_model_version != space.face_model_version {
+                    return Err(bad_change(format!(
+                        "an operation sets FaceModelVersion {:?}; the collection's is {:?}",
+                        m.face_model_version, space.face_model_version
+                    )));
+                }
+            }
+            OpKind::AddFace(f) => {
+                ids::check_face_id(&f.face_id).map_err(field)?;
+                ids::check_face_id(&f.image_id).map_err(field)?;
+                if let Some(x) = &f.external_image_id {
+                    ids::check_external_image_id(x).map_err(field)?;
+                }
+                let b = f.bounding_box;
+                let in_range = |v: f32, lo: f32, hi: f32| v.is_finite() && (lo..=hi).contains(&v);
+                if !(in_range(b.width, 0.0, 2.0)
+                    && in_range(b.height, 0.0, 2.0)
+                    && in_range(b.left, -1.0, 2.0)
+                    && in_range(b.top, -1.0, 2.0)
+                    && in_range(f.confidence, 0.0, 100.0))
+                {
+                    return Err(bad_change(format!(
+                        "face {} has a bounding box or confidence out of range",
+                        f.face_id
+                    )));
+                }
+                let norm = f.vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+                if f.vector.len() != space.dimension || !((norm - 1.0).abs() <= UNIT_TOLERANCE) {
+                    return Err(bad_change(format!(
+                        "face {} does not hold a {}-d unit vector",
+                        f.face_id, space.dimension
+                    )));
+                }
+            }
+            OpKind::RemoveFace { face_id } => ids::check_face_id(face_id).map_err(field)?,
+            OpKind::User { user_id, value } => {
+                ids::check_user_id(user_id).map_err(field)?;
+                check_token(value.client_request_token.as_deref()).map_err(field)?;
+            }
+            OpKind::Associate { face_id, user_id } => {
+                ids::check_face_id(face_id).map_err(field)?;
+                if let Some(u) = user_id {
+                    ids::check_user_id(u).map_err(field)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl<S: Store> Collections<S> {
     /// Load every collection from `store`. A corrupt snapshot or delta fails the whole open
     /// with a typed error rather than silently dropping data.
@@ -260,14 +532,23 @@ impl<S: Store> Collections<S> {
 
     /// Re-read every collection from the store, replacing what is in memory.
     ///
-    /// For stores shared with another writer (two browser tabs on one IndexedDB): every
-    /// change this instance made was persisted before it was applied, so the store holds a
-    /// superset of memory and reloading loses nothing. On error, memory is left as it was.
+    /// For stores shared with another writer (two browser tabs on one IndexedDB, two
+    /// processes on one directory): every change this instance made was persisted before it
+    /// was applied, so the store holds a superset of memory and reloading loses nothing. On
+    /// error, memory is left as it was.
     pub async fn reload(&mut self) -> Result<()> {
         let mut hlc = self.hlc.clone();
         let collections = load_all(&mut self.store, &mut hlc, self.space.dimension).await?;
         self.hlc = hlc;
         self.collections = collections;
+        Ok(())
+    }
+
+    /// Reload if another writer changed the store since this instance last read or wrote it.
+    pub async fn refresh(&mut self) -> Result<()> {
+        if self.store.changed_elsewhere().await? {
+            self.reload().await?;
+        }
         Ok(())
     }
 
@@ -296,9 +577,33 @@ impl<S: Store> Collections<S> {
             .ok_or_else(|| CollectionError::ResourceNotFound(format!("collection {id} does not exist")))
     }
 
-    fn stamp(&mut self) -> crate::hlc::Hlc {
+    fn stamp(&mut self) -> Result<Hlc> {
         let now = self.clock.now_millis();
-        self.hlc.tick(now)
+        self.hlc.tick(now).map_err(|e| CollectionError::Internal(e.to_string()))
+    }
+
+    /// `n` fresh stamps, or none (a call that cannot stamp all its operations stamps none).
+    fn stamps(&mut self, n: usize) -> Result<Vec<Hlc>> {
+        let saved = self.hlc.clone();
+        let out: Result<Vec<Hlc>> = (0..n).map(|_| self.stamp()).collect();
+        if out.is_err() {
+            self.hlc = saved;
+        }
+        out
+    }
+
+    fn delta(&self, collection_id: &str, ops: Vec<Op>) -> Result<Vec<u8>> {
+        let mut version = VersionVector::default();
+        ops.iter().for_each(|o| version.observe(o.stamp));
+        codec::encode(&ChangeSet {
+            kind: ChangeKind::Delta,
+            collection_id: collection_id.to_string(),
+            face_model_version: self.space.face_model_version.clone(),
+            dimension: self.space.dimension as u32,
+            version,
+            ops,
+            floor: VersionVector::default(),
+        })
     }
 
     /// Persist `ops` as one delta, then apply them. Nothing changes if the store fails.
@@ -306,49 +611,42 @@ impl<S: Store> Collections<S> {
         if ops.is_empty() {
             return Ok(());
         }
-        let mut version = VersionVector::default();
-        ops.iter().for_each(|o| version.observe(o.stamp));
-        let cs = ChangeSet {
-            kind: ChangeKind::Delta,
-            collection_id: collection_id.to_string(),
-            face_model_version: self.space.face_model_version.clone(),
-            dimension: self.space.dimension as u32,
-            version,
-            ops,
-        };
-        let bytes = codec::encode(&cs);
+        let bytes = self.delta(collection_id, ops.clone())?;
         self.store.append(collection_id, &bytes).await?;
         let dim = self.space.dimension;
         let c = self
             .collections
             .entry(collection_id.to_string())
             .or_insert_with(|| Collection::new(CollectionState::new(collection_id), dim));
-        c.apply(&cs.ops);
+        c.apply(&ops);
         c.delta_bytes += bytes.len();
+        c.fold_pending |= deletes(&ops);
         self.maybe_snapshot(collection_id).await;
         Ok(())
     }
 
-    /// Fold deltas into a snapshot once they outgrow half of it (amortised O(change)).
-    /// A failure here loses nothing: the deltas stay and the next commit tries again.
+    /// Fold deltas into a snapshot once they outgrow half of it (amortised O(change)), and
+    /// at once after a deletion. A failure here loses nothing: the deltas stay and the next
+    /// commit tries again.
     async fn maybe_snapshot(&mut self, collection_id: &str) {
         if !self.store.persists() {
             return;
         }
         let Some(c) = self.collections.get(collection_id) else { return };
-        if c.delta_bytes < (c.snapshot_bytes / 2).max(64 * 1024) {
+        if !c.fold_pending && c.delta_bytes < (c.snapshot_bytes / 2).max(64 * 1024) {
             return;
         }
-        let bytes = self.encode_snapshot(collection_id);
+        let Ok(bytes) = self.encode_snapshot(collection_id) else { return };
         if self.store.replace(collection_id, &bytes).await.is_ok() {
             if let Some(c) = self.collections.get_mut(collection_id) {
                 c.snapshot_bytes = bytes.len();
                 c.delta_bytes = 0;
+                c.fold_pending = false;
             }
         }
     }
 
-    fn encode_snapshot(&self, collection_id: &str) -> Vec<u8> {
+    fn encode_snapshot(&self, collection_id: &str) -> Result<Vec<u8>> {
         let state = self.collections.get(collection_id).map(|c| &c.state);
         codec::encode(&ChangeSet {
             kind: ChangeKind::Snapshot,
@@ -360,17 +658,19 @@ impl<S: Store> Collections<S> {
             dimension: self.space.dimension as u32,
             version: state.map(|s| s.version.clone()).unwrap_or_default(),
             ops: state.map(|s| s.ops_since(&VersionVector::default())).unwrap_or_default(),
+            floor: state.map(|s| s.floor.clone()).unwrap_or_default(),
         })
     }
 
     // ---- collections -------------------------------------------------------------------
 
-    pub async fn create_collection(&mut self, collection_id: &str) -> Result<CreateCollectionOutput> {
+    pub async fn create_collection(&mut self, input: &CreateCollectionInput) -> Result<CreateCollectionOutput> {
+        let collection_id = input.collection_id.as_str();
         ids::check_collection_id(collection_id)?;
         if self.collections.get(collection_id).is_some_and(|c| c.state.is_live()) {
             return Err(CollectionError::ResourceAlreadyExists(format!("collection {collection_id} already exists")));
         }
-        let stamp = self.stamp();
+        let stamp = self.stamp()?;
         let meta = CollectionMeta {
             live: true,
             face_model_version: self.space.face_model_version.clone(),
@@ -384,33 +684,35 @@ impl<S: Store> Collections<S> {
         })
     }
 
-    /// Deletes the collection: its faces and users are gone, and the deletion replicates.
-    pub async fn delete_collection(&mut self, collection_id: &str) -> Result<DeleteCollectionOutput> {
+    /// Deletes the collection: its faces and users are gone from memory and from the store
+    /// at once, and the deletion replicates.
+    pub async fn delete_collection(&mut self, input: &DeleteCollectionInput) -> Result<DeleteCollectionOutput> {
+        let collection_id = input.collection_id.as_str();
         let version = self.collection(collection_id)?.state.face_model_version().unwrap_or_default().to_string();
-        let stamp = self.stamp();
+        let stamp = self.stamp()?;
         let meta = CollectionMeta { live: false, face_model_version: version, created_millis: 0 };
         self.commit(collection_id, vec![Op { stamp, kind: OpKind::Meta(meta) }]).await?;
         Ok(DeleteCollectionOutput { status_code: 200 })
     }
 
-    pub fn describe_collection(&self, collection_id: &str) -> Result<DescribeCollectionOutput> {
-        let c = self.collection(collection_id)?;
+    pub fn describe_collection(&self, input: &DescribeCollectionInput) -> Result<DescribeCollectionOutput> {
+        let c = self.collection(&input.collection_id)?;
         let meta = c.state.meta.as_ref().map(|m| m.value.clone());
         Ok(DescribeCollectionOutput {
             face_count: c.faces.len() as u64,
             user_count: c.state.live_users().count() as u64,
             face_model_version: meta.as_ref().map(|m| m.face_model_version.clone()).unwrap_or_default(),
-            collection_arn: arn(collection_id),
+            collection_arn: arn(&input.collection_id),
             creation_timestamp: meta.map_or(0.0, |m| m.created_millis as f64 / 1000.0),
         })
     }
 
     pub fn list_collections(&self, input: &ListCollectionsInput) -> Result<ListCollectionsOutput> {
-        let max = input.max_results.unwrap_or(DEFAULT_LIST_RESULTS);
-        check_range("MaxResults", max, 1, MAX_LIST_RESULTS)?;
+        let max = limit("MaxResults", input.max_results, DEFAULT_LIST_RESULTS, MAX_LIST_RESULTS)?;
         let live = self.collections.iter().filter(|(_, c)| c.state.is_live());
         let (page, next_token) = paging::page(
             "collections",
+            "",
             live.map(|(id, c)| {
                 (id.as_str(), (id.clone(), c.state.face_model_version().unwrap_or_default().to_string()))
             }),
@@ -446,37 +748,47 @@ impl<S: Store> Collections<S> {
         }
     }
 
-    /// IndexFaces from image bytes or pixels.
+    /// IndexFaces from image bytes or pixels: [`prepare_index_faces`] then
+    /// [`index_faces_prepared`](Self::index_faces_prepared).
     pub async fn index_faces_image(
         &mut self,
         engine: &FaceEngine,
-        input: IndexFacesInput,
+        input: &IndexFacesInput,
         image: ImageInput<'_>,
     ) -> Result<IndexFacesOutput> {
         self.collection(&input.collection_id)?;
-        let analyzed = engine.analyze(image, likeness_vision::MAX_FACES)?;
-        let image_id = image_id_of(image);
-        self.index_faces_analyzed(input, &image_id, analyzed).await
+        let prepared = prepare_index_faces(engine, input, image)?;
+        self.index_faces_prepared(input, prepared).await
     }
 
-    /// IndexFaces from already analysed faces (largest first) of the image `image_id`.
+    /// IndexFaces from faces the caller analysed (all embedded, largest first) of the image
+    /// `image_id`.
     pub async fn index_faces_analyzed(
         &mut self,
-        input: IndexFacesInput,
+        input: &IndexFacesInput,
         image_id: &str,
         analyzed: AnalyzedImage,
     ) -> Result<IndexFacesOutput> {
+        let prepared = PreparedImage::for_index(input, image_id, analyzed)?;
+        self.index_faces_prepared(input, prepared).await
+    }
+
+    /// IndexFaces from a [`PreparedImage`]: stores its embedded faces.
+    pub async fn index_faces_prepared(
+        &mut self,
+        input: &IndexFacesInput,
+        prepared: PreparedImage,
+    ) -> Result<IndexFacesOutput> {
         let c = self.collection(&input.collection_id)?;
-        self.check_space(c, &analyzed.face_model_version)?;
+        self.check_space(c, &prepared.face_model_version)?;
         if let Some(x) = &input.external_image_id {
             ids::check_external_image_id(x)?;
         }
-        let max_faces = input.max_faces.unwrap_or(100);
-        check_range("MaxFaces", max_faces, 1, 4096)?;
-        let filter = input.quality_filter.unwrap_or_default();
-        if analyzed.faces.iter().any(|f| f.embedding.len() != self.space.dimension) {
+        index_limits(input)?;
+        if prepared.embedded.iter().any(|f| f.embedding.len() != self.space.dimension) {
             return Err(invalid(format!("face vectors must have {} values", self.space.dimension)));
         }
+        let image_id = prepared.image_id.as_str();
 
         // The same image with the same ExternalImageId was indexed before: return those faces.
         let existing: Vec<&StoredFace> = c
@@ -485,50 +797,34 @@ impl<S: Store> Collections<S> {
             .filter(|f| f.image_id == image_id && f.external_image_id == input.external_image_id)
             .collect();
         if !existing.is_empty() {
+            let details: Vec<&FaceDetail> =
+                prepared.embedded.iter().map(|f| &f.detail).chain(prepared.skipped.iter().map(|(d, _)| d)).collect();
             let face_records = existing
                 .iter()
-                .map(|f| FaceRecord { face: self.face_of(c, f), face_detail: nearest_detail(&analyzed.faces, f) })
+                .map(|f| FaceRecord { face: self.face_of(c, f), face_detail: nearest_detail(&details, f) })
                 .collect();
             return Ok(IndexFacesOutput {
                 face_records,
-                orientation_correction: analyzed.orientation_correction,
+                orientation_correction: prepared.orientation_correction,
                 face_model_version: self.space.face_model_version.clone(),
                 unindexed_faces: Vec::new(),
             });
         }
 
-        let mut unindexed_faces = Vec::new();
-        let mut passing: Vec<&EmbeddedFace> = Vec::new();
-        for f in &analyzed.faces {
-            let reasons = f.quality_reasons(filter);
-            if reasons.is_empty() {
-                passing.push(f);
-            } else {
-                unindexed_faces.push(UnindexedFace { reasons, face_detail: f.detail.clone() });
-            }
-        }
-        // Over MaxFaces: drop the lowest quality first (most HIGH-bar shortfalls), then the smallest.
-        // Largest first, then a stable sort by shortfalls computed once per face.
-        passing.sort_by(|a, b| b.size_pixels.total_cmp(&a.size_pixels));
-        passing.sort_by_cached_key(|f| f.quality_reasons(QualityFilter::High).len());
-        for f in passing.iter().skip(max_faces as usize) {
-            unindexed_faces
-                .push(UnindexedFace { reasons: vec![QualityReason::ExceedsMaxFaces], face_detail: f.detail.clone() });
-        }
-        passing.truncate(max_faces as usize);
-
+        let unindexed_faces =
+            prepared.skipped.into_iter().map(|(face_detail, reasons)| UnindexedFace { reasons, face_detail }).collect();
+        let stamps = self.stamps(prepared.embedded.len())?;
         let mut ops = Vec::new();
         let mut face_records = Vec::new();
         let version = self.space.face_model_version.clone();
-        for (i, f) in passing.into_iter().enumerate() {
-            let stamp = self.stamp();
+        for (i, (f, stamp)) in prepared.embedded.into_iter().zip(stamps).enumerate() {
             let stored = StoredFace {
                 face_id: ids::face_id(stamp, i),
                 image_id: image_id.to_string(),
                 external_image_id: input.external_image_id.clone(),
                 bounding_box: f.detail.bounding_box,
                 confidence: f.detail.confidence,
-                vector: f.embedding.clone(),
+                vector: f.embedding,
             };
             face_records.push(FaceRecord {
                 face: Face {
@@ -540,14 +836,14 @@ impl<S: Store> Collections<S> {
                     index_faces_model_version: version.clone(),
                     user_id: None,
                 },
-                face_detail: f.detail.clone(),
+                face_detail: f.detail,
             });
             ops.push(Op { stamp, kind: OpKind::AddFace(stored) });
         }
         self.commit(&input.collection_id, ops).await?;
         Ok(IndexFacesOutput {
             face_records,
-            orientation_correction: analyzed.orientation_correction,
+            orientation_correction: prepared.orientation_correction,
             face_model_version: version,
             unindexed_faces,
         })
@@ -555,8 +851,7 @@ impl<S: Store> Collections<S> {
 
     pub fn list_faces(&self, input: &ListFacesInput) -> Result<ListFacesOutput> {
         let c = self.collection(&input.collection_id)?;
-        let max = input.max_results.unwrap_or(DEFAULT_LIST_RESULTS);
-        check_range("MaxResults", max, 1, MAX_LIST_RESULTS)?;
+        let max = limit("MaxResults", input.max_results, DEFAULT_LIST_RESULTS, MAX_LIST_RESULTS)?;
         if let Some(u) = &input.user_id {
             ids::check_user_id(u)?;
         }
@@ -570,7 +865,8 @@ impl<S: Store> Collections<S> {
             .filter(|f| wanted.as_ref().is_none_or(|w| w.contains(f.face_id.as_str())))
             .filter(|f| input.user_id.as_deref().is_none_or(|u| c.state.face_user(&f.face_id) == Some(u)))
             .map(|f| (f.face_id.as_str(), f));
-        let (page, next_token) = paging::page("faces", items, input.next_token.as_deref(), max as usize)?;
+        let (page, next_token) =
+            paging::page("faces", &input.collection_id, items, input.next_token.as_deref(), max as usize)?;
         Ok(ListFacesOutput {
             faces: page.into_iter().map(|f| self.face_of(c, f)).collect(),
             next_token,
@@ -578,9 +874,10 @@ impl<S: Store> Collections<S> {
         })
     }
 
-    pub async fn delete_faces(&mut self, collection_id: &str, face_ids: &[String]) -> Result<DeleteFacesOutput> {
-        let c = self.collection(collection_id)?;
-        let face_ids = check_face_ids(face_ids, MAX_DELETE_FACES)?;
+    /// DeleteFaces: the faces' vectors and metadata are gone from memory and the store at once.
+    pub async fn delete_faces(&mut self, input: &DeleteFacesInput) -> Result<DeleteFacesOutput> {
+        let c = self.collection(&input.collection_id)?;
+        let face_ids = check_face_ids(&input.face_ids, MAX_DELETE_FACES)?;
         let mut deleted = Vec::new();
         let mut unsuccessful = Vec::new();
         for id in &face_ids {
@@ -600,27 +897,25 @@ impl<S: Store> Collections<S> {
                 deleted.push(id.clone());
             }
         }
-        let mut ops = Vec::new();
-        for id in &deleted {
-            let stamp = self.stamp();
-            ops.push(Op { stamp, kind: OpKind::RemoveFace { face_id: id.clone() } });
-        }
-        self.commit(collection_id, ops).await?;
+        let stamps = self.stamps(deleted.len())?;
+        let ops = deleted
+            .iter()
+            .zip(stamps)
+            .map(|(id, stamp)| Op { stamp, kind: OpKind::RemoveFace { face_id: id.clone() } })
+            .collect();
+        self.commit(&input.collection_id, ops).await?;
         Ok(DeleteFacesOutput { deleted_faces: deleted, unsuccessful_face_deletions: unsuccessful })
     }
 
     // ---- users -------------------------------------------------------------------------
 
-    pub async fn create_user(
-        &mut self,
-        collection_id: &str,
-        user_id: &str,
-        client_request_token: Option<&str>,
-    ) -> Result<CreateUserOutput> {
+    pub async fn create_user(&mut self, input: &CreateUserInput) -> Result<CreateUserOutput> {
+        let (collection_id, user_id) = (input.collection_id.as_str(), input.user_id.as_str());
+        let client_request_token = input.client_request_token.as_deref();
         let c = self.collection(collection_id)?;
         ids::check_user_id(user_id)?;
+        check_token(client_request_token)?;
         if let Some(t) = client_request_token {
-            ids::check_client_request_token(t)?;
             if let Some((other, _)) = c
                 .state
                 .live_users()
@@ -641,7 +936,7 @@ impl<S: Store> Collections<S> {
                 Err(CollectionError::Conflict(format!("user {user_id} already exists in {collection_id}")))
             };
         }
-        let stamp = self.stamp();
+        let stamp = self.stamp()?;
         let value = UserValue { live: true, client_request_token: client_request_token.map(str::to_string) };
         self.commit(collection_id, vec![Op { stamp, kind: OpKind::User { user_id: user_id.to_string(), value } }])
             .await?;
@@ -649,59 +944,45 @@ impl<S: Store> Collections<S> {
     }
 
     /// Deletes a user, disassociating its faces first (the faces stay in the collection).
-    pub async fn delete_user(
-        &mut self,
-        collection_id: &str,
-        user_id: &str,
-        client_request_token: Option<&str>,
-    ) -> Result<DeleteUserOutput> {
+    pub async fn delete_user(&mut self, input: &DeleteUserInput) -> Result<DeleteUserOutput> {
+        let (collection_id, user_id) = (input.collection_id.as_str(), input.user_id.as_str());
         let c = self.collection(collection_id)?;
         ids::check_user_id(user_id)?;
-        if let Some(t) = client_request_token {
-            ids::check_client_request_token(t)?;
-        }
+        check_token(input.client_request_token.as_deref())?;
         if !c.state.user_live(user_id) {
             return Err(CollectionError::ResourceNotFound(format!("user {user_id} does not exist in {collection_id}")));
         }
         let faces: Vec<String> = c.state.user_faces(user_id).into_iter().map(str::to_string).collect();
+        let mut stamps = self.stamps(faces.len() + 1)?.into_iter();
         let mut ops = Vec::new();
-        for face_id in faces {
-            let stamp = self.stamp();
+        for (face_id, stamp) in faces.into_iter().zip(stamps.by_ref()) {
             ops.push(Op { stamp, kind: OpKind::Associate { face_id, user_id: None } });
         }
-        let stamp = self.stamp();
-        let value = UserValue { live: false, client_request_token: client_request_token.map(str::to_string) };
+        let stamp = stamps.next().ok_or_else(|| CollectionError::Internal("no stamp left".into()))?;
+        let value = UserValue { live: false, client_request_token: None };
         ops.push(Op { stamp, kind: OpKind::User { user_id: user_id.to_string(), value } });
         self.commit(collection_id, ops).await?;
         Ok(DeleteUserOutput {})
     }
 
-    pub fn list_users(
-        &self,
-        collection_id: &str,
-        max_results: Option<u32>,
-        next_token: Option<&str>,
-    ) -> Result<ListUsersOutput> {
-        let c = self.collection(collection_id)?;
-        let max = max_results.unwrap_or(MAX_LIST_USERS);
-        check_range("MaxResults", max, 1, MAX_LIST_USERS)?;
+    pub fn list_users(&self, input: &ListUsersInput) -> Result<ListUsersOutput> {
+        let c = self.collection(&input.collection_id)?;
+        let max = limit("MaxResults", input.max_results, MAX_LIST_USERS, MAX_LIST_USERS)?;
         let items = c.state.live_users().map(|(id, _)| (id.as_str(), id));
-        let (page, next_token) = paging::page("users", items, next_token, max as usize)?;
+        let (page, next_token) =
+            paging::page("users", &input.collection_id, items, input.next_token.as_deref(), max as usize)?;
         Ok(ListUsersOutput {
             users: page.into_iter().map(|id| User { user_id: id.clone(), user_status: c.user_status(id) }).collect(),
             next_token,
         })
     }
 
-    pub async fn associate_faces(&mut self, input: AssociateFacesInput) -> Result<AssociateFacesOutput> {
+    pub async fn associate_faces(&mut self, input: &AssociateFacesInput) -> Result<AssociateFacesOutput> {
         let c = self.collection(&input.collection_id)?;
         ids::check_user_id(&input.user_id)?;
         let face_ids = check_face_ids(&input.face_ids, MAX_ASSOCIATE_FACES)?;
-        if let Some(t) = &input.client_request_token {
-            ids::check_client_request_token(t)?;
-        }
-        let threshold = input.user_match_threshold.unwrap_or(DEFAULT_ASSOCIATE_THRESHOLD);
-        check_threshold("UserMatchThreshold", threshold)?;
+        check_token(input.client_request_token.as_deref())?;
+        let threshold = threshold("UserMatchThreshold", input.user_match_threshold, DEFAULT_ASSOCIATE_THRESHOLD)?;
         if !c.state.user_live(&input.user_id) {
             return Err(CollectionError::ResourceNotFound(format!("user {} does not exist", input.user_id)));
         }
@@ -757,9 +1038,9 @@ impl<S: Store> Collections<S> {
                 already + to_add.len()
             )));
         }
+        let stamps = self.stamps(to_add.len())?;
         let mut ops = Vec::new();
-        for id in &to_add {
-            let stamp = self.stamp();
+        for (id, stamp) in to_add.iter().zip(stamps) {
             ops.push(Op {
                 stamp,
                 kind: OpKind::Associate { face_id: id.clone(), user_id: Some(input.user_id.clone()) },
@@ -775,19 +1056,12 @@ impl<S: Store> Collections<S> {
         })
     }
 
-    pub async fn disassociate_faces(
-        &mut self,
-        collection_id: &str,
-        user_id: &str,
-        face_ids: &[String],
-        client_request_token: Option<&str>,
-    ) -> Result<DisassociateFacesOutput> {
+    pub async fn disassociate_faces(&mut self, input: &DisassociateFacesInput) -> Result<DisassociateFacesOutput> {
+        let (collection_id, user_id) = (input.collection_id.as_str(), input.user_id.as_str());
         let c = self.collection(collection_id)?;
         ids::check_user_id(user_id)?;
-        let face_ids = check_face_ids(face_ids, MAX_ASSOCIATE_FACES)?;
-        if let Some(t) = client_request_token {
-            ids::check_client_request_token(t)?;
-        }
+        let face_ids = check_face_ids(&input.face_ids, MAX_ASSOCIATE_FACES)?;
+        check_token(input.client_request_token.as_deref())?;
         if !c.state.user_live(user_id) {
             return Err(CollectionError::ResourceNotFound(format!("user {user_id} does not exist")));
         }
@@ -814,9 +1088,9 @@ impl<S: Store> Collections<S> {
                 None => done.push(AssociatedFace { face_id: id.clone() }),
             }
         }
+        let stamps = self.stamps(to_clear.len())?;
         let mut ops = Vec::new();
-        for id in &to_clear {
-            let stamp = self.stamp();
+        for (id, stamp) in to_clear.iter().zip(stamps) {
             ops.push(Op { stamp, kind: OpKind::Associate { face_id: id.clone(), user_id: None } });
             done.push(AssociatedFace { face_id: id.clone() });
         }
@@ -870,19 +1144,12 @@ impl<S: Store> Collections<S> {
     }
 
     /// SearchFaces: faces like a stored face (the face itself excluded).
-    pub fn search_faces(
-        &self,
-        collection_id: &str,
-        face_id: &str,
-        face_match_threshold: Option<f32>,
-        max_faces: Option<u32>,
-    ) -> Result<SearchFacesOutput> {
+    pub fn search_faces(&self, input: &SearchFacesInput) -> Result<SearchFacesOutput> {
+        let (collection_id, face_id) = (input.collection_id.as_str(), input.face_id.as_str());
         let c = self.collection(collection_id)?;
         ids::check_face_id(face_id)?;
-        let threshold = face_match_threshold.unwrap_or(DEFAULT_FACE_MATCH_THRESHOLD);
-        check_threshold("FaceMatchThreshold", threshold)?;
-        let max = max_faces.unwrap_or(DEFAULT_SEARCH_FACES);
-        check_range("MaxFaces", max, 1, MAX_SEARCH_FACES)?;
+        let threshold = threshold("FaceMatchThreshold", input.face_match_threshold, DEFAULT_FACE_MATCH_THRESHOLD)?;
+        let max = limit("MaxFaces", input.max_faces, DEFAULT_SEARCH_FACES, MAX_SEARCH_FACES)?;
         let query = c
             .faces
             .vector(face_id)
@@ -894,23 +1161,18 @@ impl<S: Store> Collections<S> {
         })
     }
 
-    /// SearchFacesByImage on analysed faces: the largest face is searched.
-    pub fn search_faces_by_analyzed(
+    /// SearchFacesByImage on a prepared image: its largest face is searched.
+    pub fn search_faces_prepared(
         &self,
-        collection_id: &str,
-        analyzed: &AnalyzedImage,
-        face_match_threshold: Option<f32>,
-        max_faces: Option<u32>,
-        quality_filter: Option<QualityFilter>,
+        input: &SearchFacesByImageInput,
+        prepared: &PreparedImage,
     ) -> Result<SearchFacesByImageOutput> {
-        let c = self.collection(collection_id)?;
-        self.check_space(c, &analyzed.face_model_version)?;
-        let threshold = face_match_threshold.unwrap_or(DEFAULT_FACE_MATCH_THRESHOLD);
-        check_threshold("FaceMatchThreshold", threshold)?;
-        let max = max_faces.unwrap_or(DEFAULT_SEARCH_FACES);
-        check_range("MaxFaces", max, 1, MAX_SEARCH_FACES)?;
-        let face = analyzed.faces.first().ok_or_else(|| invalid("no face found in the image"))?;
-        check_searched_face(face, quality_filter)?;
+        let c = self.collection(&input.collection_id)?;
+        self.check_space(c, &prepared.face_model_version)?;
+        let threshold = threshold("FaceMatchThreshold", input.face_match_threshold, DEFAULT_FACE_MATCH_THRESHOLD)?;
+        let max = limit("MaxFaces", input.max_faces, DEFAULT_SEARCH_FACES, MAX_SEARCH_FACES)?;
+        let face = prepared.embedded.first().ok_or_else(|| invalid("no face found in the image"))?;
+        check_searched_face(face, input.quality_filter)?;
         let d = &face.detail;
         Ok(SearchFacesByImageOutput {
             searched_face_bounding_box: d.bounding_box,
@@ -920,36 +1182,32 @@ impl<S: Store> Collections<S> {
         })
     }
 
+    /// SearchFacesByImage on faces the caller analysed (largest first).
+    pub fn search_faces_by_analyzed(
+        &self,
+        input: &SearchFacesByImageInput,
+        analyzed: AnalyzedImage,
+    ) -> Result<SearchFacesByImageOutput> {
+        self.search_faces_prepared(input, &PreparedImage::for_search(analyzed))
+    }
+
     pub fn search_faces_by_image(
         &self,
         engine: &FaceEngine,
-        collection_id: &str,
+        input: &SearchFacesByImageInput,
         image: ImageInput<'_>,
-        face_match_threshold: Option<f32>,
-        max_faces: Option<u32>,
-        quality_filter: Option<QualityFilter>,
     ) -> Result<SearchFacesByImageOutput> {
-        self.collection(collection_id)?;
-        let analyzed = engine.analyze(image, 1)?;
-        self.search_faces_by_analyzed(collection_id, &analyzed, face_match_threshold, max_faces, quality_filter)
+        self.collection(&input.collection_id)?;
+        self.search_faces_prepared(input, &prepare_search(engine, image, false)?)
     }
 
     /// SearchUsers by a stored user (excluded from its own results) or a stored face.
-    pub fn search_users(
-        &self,
-        collection_id: &str,
-        user_id: Option<&str>,
-        face_id: Option<&str>,
-        user_match_threshold: Option<f32>,
-        max_users: Option<u32>,
-    ) -> Result<SearchUsersOutput> {
-        let c = self.collection(collection_id)?;
-        let threshold = user_match_threshold.unwrap_or(DEFAULT_USER_MATCH_THRESHOLD);
-        check_threshold("UserMatchThreshold", threshold)?;
-        let max = max_users.unwrap_or(DEFAULT_SEARCH_USERS);
-        check_range("MaxUsers", max, 1, MAX_SEARCH_USERS)?;
+    pub fn search_users(&self, input: &SearchUsersInput) -> Result<SearchUsersOutput> {
+        let c = self.collection(&input.collection_id)?;
+        let threshold = threshold("UserMatchThreshold", input.user_match_threshold, DEFAULT_USER_MATCH_THRESHOLD)?;
+        let max = limit("MaxUsers", input.max_users, DEFAULT_SEARCH_USERS, MAX_SEARCH_USERS)?;
         let version = c.state.face_model_version().unwrap_or_default().to_string();
-        match (user_id, face_id) {
+        match (input.user_id.as_deref(), input.face_id.as_deref()) {
             (Some(u), None) => {
                 ids::check_user_id(u)?;
                 if !c.state.user_live(u) {
@@ -983,32 +1241,27 @@ impl<S: Store> Collections<S> {
         }
     }
 
-    /// SearchUsersByImage on analysed faces (largest first).
-    pub fn search_users_by_analyzed(
+    /// SearchUsersByImage on a prepared image: the largest face is searched, the others are
+    /// reported as unsearched.
+    pub fn search_users_prepared(
         &self,
-        collection_id: &str,
-        analyzed: &AnalyzedImage,
-        user_match_threshold: Option<f32>,
-        max_users: Option<u32>,
-        quality_filter: Option<QualityFilter>,
+        input: &SearchUsersByImageInput,
+        prepared: &PreparedImage,
     ) -> Result<SearchUsersByImageOutput> {
-        let c = self.collection(collection_id)?;
-        self.check_space(c, &analyzed.face_model_version)?;
-        let threshold = user_match_threshold.unwrap_or(DEFAULT_USER_MATCH_THRESHOLD);
-        check_threshold("UserMatchThreshold", threshold)?;
-        let max = max_users.unwrap_or(DEFAULT_SEARCH_USERS);
-        check_range("MaxUsers", max, 1, MAX_SEARCH_USERS)?;
+        let c = self.collection(&input.collection_id)?;
+        self.check_space(c, &prepared.face_model_version)?;
+        let threshold = threshold("UserMatchThreshold", input.user_match_threshold, DEFAULT_USER_MATCH_THRESHOLD)?;
+        let max = limit("MaxUsers", input.max_users, DEFAULT_SEARCH_USERS, MAX_SEARCH_USERS)?;
         let version = c.state.face_model_version().unwrap_or_default().to_string();
-        let unsearched_faces = analyzed
-            .faces
+        let unsearched_faces = prepared
+            .skipped
             .iter()
-            .skip(1)
-            .map(|f| UnsearchedFace {
-                face_details: f.detail.clone(),
+            .map(|(d, _)| UnsearchedFace {
+                face_details: d.clone(),
                 reasons: vec![UnsearchedFaceReason::FaceNotLargest],
             })
             .collect();
-        let Some(face) = analyzed.faces.first() else {
+        let Some(face) = prepared.embedded.first() else {
             return Ok(SearchUsersByImageOutput {
                 user_matches: Vec::new(),
                 face_model_version: version,
@@ -1016,28 +1269,32 @@ impl<S: Store> Collections<S> {
                 unsearched_faces,
             });
         };
-        check_searched_face(face, quality_filter)?;
-        let d = &face.detail;
+        check_searched_face(face, input.quality_filter)?;
         Ok(SearchUsersByImageOutput {
             user_matches: self.user_matches(c, &face.embedding, threshold, max, None),
             face_model_version: version,
-            searched_face: Some(SearchedFaceDetails { face_detail: d.clone() }),
+            searched_face: Some(SearchedFaceDetails { face_detail: face.detail.clone() }),
             unsearched_faces,
         })
+    }
+
+    /// SearchUsersByImage on faces the caller analysed (largest first).
+    pub fn search_users_by_analyzed(
+        &self,
+        input: &SearchUsersByImageInput,
+        analyzed: AnalyzedImage,
+    ) -> Result<SearchUsersByImageOutput> {
+        self.search_users_prepared(input, &PreparedImage::for_search(analyzed))
     }
 
     pub fn search_users_by_image(
         &self,
         engine: &FaceEngine,
-        collection_id: &str,
+        input: &SearchUsersByImageInput,
         image: ImageInput<'_>,
-        user_match_threshold: Option<f32>,
-        max_users: Option<u32>,
-        quality_filter: Option<QualityFilter>,
     ) -> Result<SearchUsersByImageOutput> {
-        self.collection(collection_id)?;
-        let analyzed = engine.analyze(image, likeness_vision::MAX_FACES)?;
-        self.search_users_by_analyzed(collection_id, &analyzed, user_match_threshold, max_users, quality_filter)
+        self.collection(&input.collection_id)?;
+        self.search_users_prepared(input, &prepare_search(engine, image, true)?)
     }
 
     // ---- replication -------------------------------------------------------------------
@@ -1058,14 +1315,15 @@ impl<S: Store> Collections<S> {
             .collections
             .get(collection_id)
             .ok_or_else(|| CollectionError::ResourceNotFound(format!("collection {collection_id} is unknown here")))?;
-        Ok(codec::encode(&ChangeSet {
+        codec::encode(&ChangeSet {
             kind: ChangeKind::Delta,
             collection_id: collection_id.to_string(),
             face_model_version: c.state.face_model_version().unwrap_or(&self.space.face_model_version).to_string(),
             dimension: self.space.dimension as u32,
             version: c.state.version.clone(),
             ops: c.state.ops_since(since),
-        }))
+            floor: VersionVector::default(),
+        })
     }
 
     /// Full snapshot of one collection.
@@ -1073,84 +1331,97 @@ impl<S: Store> Collections<S> {
         self.changes_since(collection_id, &VersionVector::default())
     }
 
-    /// Apply a delta or snapshot from another replica: verified, persisted, then merged.
-    pub async fn apply_changes(&mut self, bytes: &[u8]) -> Result<String> {
+    /// Merge a delta or snapshot from another replica into `expected_collection`: decoded,
+    /// checked whole ([`check_foreign`]: the collection named, ids, unit vectors, stamps
+    /// within [`crate::hlc::MAX_CLOCK_DRIFT_MS`] of this device's clock, FaceModelVersion),
+    /// persisted as this replica re-encodes it (the sender's version vector and unknown
+    /// sections are not kept), then merged. Any defect refuses it all and changes nothing.
+    pub async fn apply_changes(&mut self, expected_collection: &str, bytes: &[u8]) -> Result<String> {
+        ids::check_collection_id(expected_collection)?;
         let cs = codec::decode(bytes)?;
-        ids::check_collection_id(&cs.collection_id).map_err(|e| CollectionError::InvalidSnapshot(e.to_string()))?;
-        if cs.dimension as usize != self.space.dimension || cs.face_model_version != self.space.face_model_version {
-            return Err(CollectionError::InvalidSnapshot(format!(
-                "change set holds {}-d vectors of {}; this engine uses {}-d vectors of {}",
-                cs.dimension, cs.face_model_version, self.space.dimension, self.space.face_model_version
-            )));
-        }
-        self.store.append(&cs.collection_id, bytes).await?;
+        check_foreign(&cs, expected_collection, &self.space, self.clock.now_millis())?;
+        let id = cs.collection_id;
+        let encoded = self.delta(&id, cs.ops.clone())?;
+        self.store.append(&id, &encoded).await?;
         for op in &cs.ops {
             self.hlc.observe(op.stamp);
         }
         let dim = self.space.dimension;
-        let c = self
-            .collections
-            .entry(cs.collection_id.clone())
-            .or_insert_with(|| Collection::new(CollectionState::new(&cs.collection_id), dim));
+        let c = self.collections.entry(id.clone()).or_insert_with(|| Collection::new(CollectionState::new(&id), dim));
         c.apply(&cs.ops);
-        c.state.version.merge(&cs.version);
-        c.delta_bytes += bytes.len();
-        self.maybe_snapshot(&cs.collection_id).await;
-        Ok(cs.collection_id)
+        c.delta_bytes += encoded.len();
+        c.fold_pending |= deletes(&cs.ops);
+        self.maybe_snapshot(&id).await;
+        Ok(id)
     }
 
-    /// Drop tombstones every replica in `acknowledged` has seen, and rewrite the snapshot.
-    pub async fn compact(&mut self, collection_id: &str, acknowledged: &[VersionVector]) -> Result<usize> {
+    /// Drop tombstones every writer of the collection has seen, and rewrite the snapshot.
+    /// `acknowledged` holds what each other replica has reached (this replica's own vector is
+    /// added here); a writer without an entry refuses the call and nothing changes.
+    pub async fn compact(
+        &mut self,
+        collection_id: &str,
+        acknowledged: &BTreeMap<ReplicaId, VersionVector>,
+    ) -> Result<usize> {
         let Some(c) = self.collections.get(collection_id) else { return Ok(0) };
+        let mut acks = acknowledged.clone();
+        acks.insert(self.replica(), c.state.version.clone());
         let mut state = c.state.clone();
-        let dropped = state.compact(acknowledged);
+        let dropped = state.compact(&acks).map_err(|e| invalid(e.to_string()))?;
         if dropped == 0 {
             return Ok(0);
         }
         let dim = self.space.dimension;
         let compacted = Collection::new(state, dim);
         let old = self.collections.insert(collection_id.to_string(), compacted);
-        let bytes = self.encode_snapshot(collection_id);
-        if let Err(e) = self.store.replace(collection_id, &bytes).await {
-            if let Some(old) = old {
-                self.collections.insert(collection_id.to_string(), old);
+        let written = match self.encode_snapshot(collection_id) {
+            Ok(bytes) => self.store.replace(collection_id, &bytes).await.map(|_| bytes.len()),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(len) => {
+                if let Some(c) = self.collections.get_mut(collection_id) {
+                    c.snapshot_bytes = len;
+                }
+                Ok(dropped)
             }
-            return Err(e);
+            Err(e) => {
+                if let Some(old) = old {
+                    self.collections.insert(collection_id.to_string(), old);
+                }
+                Err(e)
+            }
         }
-        if let Some(c) = self.collections.get_mut(collection_id) {
-            c.snapshot_bytes = bytes.len();
-            c.delta_bytes = 0;
-        }
-        Ok(dropped)
     }
 }
 
-/// ImageId of an input: a hash of the encoded bytes, or of the pixels and their size.
-pub fn image_id_of(image: ImageInput<'_>) -> String {
+/// ImageId of an input in a collection: a keyed hash of the encoded bytes, or of the pixels
+/// and their size.
+pub fn image_id_of(collection_id: &str, image: ImageInput<'_>) -> String {
     match image {
-        ImageInput::Encoded(b) => ids::image_id(b),
+        ImageInput::Encoded(b) => ids::image_id(collection_id, b),
         ImageInput::Rgba { width, height, pixels } => {
             let mut buf = Vec::with_capacity(pixels.len() + 8);
             buf.extend_from_slice(&width.to_le_bytes());
             buf.extend_from_slice(&height.to_le_bytes());
             buf.extend_from_slice(pixels);
-            ids::image_id(&buf)
+            ids::image_id(collection_id, &buf)
         }
     }
 }
 
 /// The analysed face whose box centre is nearest a stored face's.
-fn nearest_detail(faces: &[EmbeddedFace], stored: &StoredFace) -> likeness_vision::FaceDetail {
+fn nearest_detail(faces: &[&FaceDetail], stored: &StoredFace) -> likeness_vision::FaceDetail {
     let centre = |b: &likeness_vision::BoundingBox| (b.left + b.width / 2.0, b.top + b.height / 2.0);
     let (sx, sy) = centre(&stored.bounding_box);
     faces
         .iter()
         .min_by(|a, b| {
-            let da = centre(&a.detail.bounding_box);
-            let db = centre(&b.detail.bounding_box);
+            let da = centre(&a.bounding_box);
+            let db = centre(&b.bounding_box);
             ((da.0 - sx).hypot(da.1 - sy)).total_cmp(&(db.0 - sx).hypot(db.1 - sy))
         })
-        .map(|f| f.detail.clone())
+        .map(|f| (*f).clone())
         .unwrap_or_else(|| likeness_vision::FaceDetail {
             bounding_box: stored.bounding_box,
             landmarks: Vec::new(),

@@ -1,21 +1,26 @@
 //! A collection's replicated state: a CRDT built from operations stamped with HLCs.
 //!
 //! - Faces: an add-wins set with tombstones. FaceIds are unique, so an add and a remove of the
-//!   same face never race; a face is present iff its add is known and no remove is. A removed
-//!   face keeps its metadata as a tombstone until every known replica has seen the removal
-//!   ([`CollectionState::compact`]); its vector is dropped at once.
+//!   same face never race; a face is visible iff its add is known and no remove is. Removing
+//!   a face drops everything but its id and stamps at once (vector, ExternalImageId, ImageId,
+//!   box, association): a tombstone keeps only what convergence needs.
 //! - Each face's user association, each user, and the collection's own metadata are
 //!   last-writer-wins registers ordered by stamp.
-//! - DeleteCollection raises a "cleared at" stamp (a max register): anything stamped at or
-//!   before it is gone, so a delete on one device and an index on another merge sensibly.
+//! - DeleteCollection raises a "cleared at" stamp (a max register): every face and user
+//!   written at or before it is dropped from memory at once, and operations stamped at or
+//!   before it are ignored when they arrive later. Removals are the exception: a removed
+//!   FaceId stays removed.
+//! - The version vector is derived from the operations applied here, never taken from a
+//!   sender, so no one can make this replica believe it has seen what it has not.
 //!
 //! Applying operations is commutative, associative and idempotent, so replicas that exchange
-//! the same operations in any order reach the same state (see the proptests in `tests/`).
+//! the same operations in any order reach the same visible state (see the proptests in
+//! `tests/`).
 
-use crate::hlc::{Hlc, VersionVector};
+use crate::hlc::{Hlc, ReplicaId, VersionVector};
 use likeness_vision::BoundingBox;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A stored face: Rekognition's `Face` plus its vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,7 +30,7 @@ pub struct StoredFace {
     pub external_image_id: Option<String>,
     pub bounding_box: BoundingBox,
     pub confidence: f32,
-    /// Unit vector; empty once the face is removed.
+    /// Unit vector.
     pub vector: Vec<f32>,
 }
 
@@ -90,10 +95,18 @@ pub struct Op {
 /// Everything known about one FaceId. Parts may arrive in any order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FaceSlot {
+    /// The face itself: only while it is added and not removed.
     pub face: Option<StoredFace>,
     pub added: Option<Hlc>,
     pub removed: Option<Hlc>,
+    /// The association register: only while the face is not removed.
     pub user: Option<Lww<Option<String>>>,
+}
+
+impl FaceSlot {
+    fn is_empty(&self) -> bool {
+        self.face.is_none() && self.added.is_none() && self.removed.is_none() && self.user.is_none()
+    }
 }
 
 /// The CRDT state of one collection.
@@ -104,7 +117,22 @@ pub struct CollectionState {
     pub cleared_at: Option<Hlc>,
     pub faces: BTreeMap<String, FaceSlot>,
     pub users: BTreeMap<String, Lww<UserValue>>,
+    /// Newest stamp applied here from each replica.
     pub version: VersionVector,
+    /// Stamps every writer had seen when tombstones were last compacted away: an operation
+    /// at or below it was applied here before (or was compacted), so it is ignored and a
+    /// late copy of a dropped face cannot come back.
+    pub floor: VersionVector,
+    /// UserId -> FaceIds whose association register names it (visible or not), so a user's
+    /// faces are found without scanning the collection.
+    members: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Why [`CollectionState::compact`] refused to run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompactionError {
+    #[error("replica {0:016x} has written to this collection but sent no acknowledgement; dropping tombstones it has not seen could bring deleted data back")]
+    MissingAcknowledgement(ReplicaId),
 }
 
 /// A change to the set of live face vectors, for the search index to follow.
@@ -127,6 +155,8 @@ impl CollectionState {
             faces: BTreeMap::new(),
             users: BTreeMap::new(),
             version: VersionVector::default(),
+            floor: VersionVector::default(),
+            members: BTreeMap::new(),
         }
     }
 
@@ -171,91 +201,168 @@ impl CollectionState {
         (after(reg.stamp, self.cleared_at) && self.user_live(user)).then_some(user)
     }
 
-    /// FaceIds associated with a user, sorted.
+    /// FaceIds associated with a user, sorted. Proportional to the user's faces, not the
+    /// collection's.
     pub fn user_faces(&self, user_id: &str) -> Vec<&str> {
-        self.faces.keys().filter(|id| self.face_user(id) == Some(user_id)).map(String::as_str).collect()
+        self.members
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter(|id| self.face_user(id) == Some(user_id))
+            .map(String::as_str)
+            .collect()
     }
 
     /// Apply one operation; returns how the set of visible vectors changed.
     pub fn apply(&mut self, op: &Op) -> Vec<IndexChange> {
-        let before = self.visible_snapshot_for(op);
+        if self.floor.covers(op.stamp) {
+            return Vec::new();
+        }
         self.version.observe(op.stamp);
+        let cleared = |stamp: Hlc| self.cleared_at.is_some_and(|c| stamp <= c);
         match &op.kind {
             OpKind::Meta(m) => {
-                if !m.live {
-                    self.cleared_at = Some(self.cleared_at.map_or(op.stamp, |c| c.max(op.stamp)));
-                }
                 match &mut self.meta {
                     Some(reg) => reg.set(op.stamp, m.clone()),
                     None => self.meta = Some(Lww { stamp: op.stamp, value: m.clone() }),
                 }
+                if !m.live && !cleared(op.stamp) {
+                    self.cleared_at = Some(op.stamp);
+                    return self.purge_cleared();
+                }
+                Vec::new()
             }
             OpKind::AddFace(face) => {
-                let slot = self.faces.entry(face.face_id.clone()).or_default();
-                // Add wins: the latest add counts, so an add after a collection clear survives it.
-                slot.added = Some(slot.added.map_or(op.stamp, |a| a.max(op.stamp)));
-                if slot.face.is_none() {
-                    let mut f = face.clone();
-                    if slot.removed.is_some() {
-                        f.vector = Vec::new();
-                    }
-                    slot.face = Some(f);
+                if cleared(op.stamp) {
+                    return Vec::new();
                 }
+                let was = self.faces.get(&face.face_id).is_some_and(|s| self.face_visible(s));
+                let slot = self.faces.entry(face.face_id.clone()).or_default();
+                slot.added = Some(slot.added.map_or(op.stamp, |a| a.max(op.stamp)));
+                if slot.removed.is_none() && slot.face.is_none() {
+                    slot.face = Some(face.clone());
+                }
+                self.visibility_change(&face.face_id, was)
             }
             OpKind::RemoveFace { face_id } => {
+                let was = self.faces.get(face_id).is_some_and(|s| self.face_visible(s));
                 let slot = self.faces.entry(face_id.clone()).or_default();
                 slot.removed = Some(slot.removed.map_or(op.stamp, |r| r.max(op.stamp)));
-                if let Some(f) = slot.face.as_mut() {
-                    f.vector = Vec::new();
+                slot.face = None;
+                if let Some(old) = slot.user.take().and_then(|r| r.value) {
+                    self.unlink(&old, face_id);
                 }
+                self.visibility_change(face_id, was)
             }
-            OpKind::User { user_id, value } => match self.users.get_mut(user_id) {
-                Some(reg) => reg.set(op.stamp, value.clone()),
-                None => {
-                    self.users.insert(user_id.clone(), Lww { stamp: op.stamp, value: value.clone() });
+            OpKind::User { user_id, value } => {
+                if !cleared(op.stamp) {
+                    // A deleted user keeps only what convergence needs: no request token.
+                    let value =
+                        if value.live { value.clone() } else { UserValue { live: false, client_request_token: None } };
+                    match self.users.get_mut(user_id) {
+                        Some(reg) => reg.set(op.stamp, value),
+                        None => {
+                            self.users.insert(user_id.clone(), Lww { stamp: op.stamp, value });
+                        }
+                    }
                 }
-            },
+                Vec::new()
+            }
             OpKind::Associate { face_id, user_id } => {
+                if cleared(op.stamp) || self.faces.get(face_id).is_some_and(|s| s.removed.is_some()) {
+                    return Vec::new();
+                }
                 let slot = self.faces.entry(face_id.clone()).or_default();
+                let old = slot.user.as_ref().and_then(|r| r.value.clone());
                 match &mut slot.user {
                     Some(reg) => reg.set(op.stamp, user_id.clone()),
                     None => slot.user = Some(Lww { stamp: op.stamp, value: user_id.clone() }),
                 }
+                let new = slot.user.as_ref().and_then(|r| r.value.clone());
+                if old != new {
+                    if let Some(o) = old {
+                        self.unlink(&o, face_id);
+                    }
+                    if let Some(n) = new {
+                        self.members.entry(n).or_default().insert(face_id.clone());
+                    }
+                }
+                Vec::new()
             }
         }
-        self.index_changes(before)
     }
 
-    /// Which face ids an op can affect, with their visibility before it.
-    fn visible_snapshot_for(&self, op: &Op) -> Vec<(String, bool)> {
-        match &op.kind {
-            OpKind::Meta(_) => self.faces.iter().map(|(id, s)| (id.clone(), self.face_visible(s))).collect(),
-            OpKind::AddFace(f) => {
-                vec![(f.face_id.clone(), self.faces.get(&f.face_id).is_some_and(|s| self.face_visible(s)))]
+    fn unlink(&mut self, user_id: &str, face_id: &str) {
+        if let Some(set) = self.members.get_mut(user_id) {
+            set.remove(face_id);
+            if set.is_empty() {
+                self.members.remove(user_id);
             }
-            OpKind::RemoveFace { face_id } => {
-                vec![(face_id.clone(), self.faces.get(face_id).is_some_and(|s| self.face_visible(s)))]
-            }
+        }
+    }
+
+    fn visibility_change(&self, face_id: &str, was: bool) -> Vec<IndexChange> {
+        let now = self.faces.get(face_id).is_some_and(|s| self.face_visible(s));
+        match (was, now) {
+            (false, true) => vec![IndexChange::Insert(face_id.to_string())],
+            (true, false) => vec![IndexChange::Remove(face_id.to_string())],
             _ => Vec::new(),
         }
     }
 
-    fn index_changes(&self, before: Vec<(String, bool)>) -> Vec<IndexChange> {
-        before
-            .into_iter()
-            .filter_map(|(id, was)| {
-                let now = self.faces.get(&id).is_some_and(|s| self.face_visible(s));
-                match (was, now) {
-                    (false, true) => Some(IndexChange::Insert(id)),
-                    (true, false) => Some(IndexChange::Remove(id)),
-                    _ => None,
+    /// Drop every part stamped at or before `cleared_at` (removals excepted): deleted
+    /// faces' vectors and metadata, users, associations.
+    fn purge_cleared(&mut self) -> Vec<IndexChange> {
+        let Some(c) = self.cleared_at else { return Vec::new() };
+        let mut changes = Vec::new();
+        let mut emptied = Vec::new();
+        for (id, slot) in self.faces.iter_mut() {
+            if slot.added.is_some_and(|a| a <= c) {
+                if slot.face.take().is_some() && slot.removed.is_none() {
+                    changes.push(IndexChange::Remove(id.clone()));
                 }
-            })
-            .collect()
+                slot.added = None;
+            }
+            if slot.user.as_ref().is_some_and(|u| u.stamp <= c) {
+                slot.user = None;
+            }
+            if slot.is_empty() {
+                emptied.push(id.clone());
+            }
+        }
+        for id in emptied {
+            self.faces.remove(&id);
+        }
+        self.users.retain(|_, u| u.stamp > c);
+        self.rebuild_members();
+        changes
+    }
+
+    fn rebuild_members(&mut self) {
+        self.members.clear();
+        for (id, slot) in &self.faces {
+            if let Some(u) = slot.user.as_ref().and_then(|r| r.value.clone()) {
+                self.members.entry(u).or_default().insert(id.clone());
+            }
+        }
+    }
+
+    /// The users whose vector `op` can change, before it is applied (`None`: all of them).
+    pub fn users_touched_by(&self, op: &Op) -> Option<Vec<String>> {
+        let reg_user =
+            |face_id: &str| self.faces.get(face_id).and_then(|s| s.user.as_ref()).and_then(|r| r.value.clone());
+        Some(match &op.kind {
+            OpKind::Meta(_) => return None,
+            OpKind::AddFace(f) => reg_user(&f.face_id).into_iter().collect(),
+            OpKind::RemoveFace { face_id } => reg_user(face_id).into_iter().collect(),
+            OpKind::User { user_id, .. } => vec![user_id.clone()],
+            OpKind::Associate { face_id, user_id } => reg_user(face_id).into_iter().chain(user_id.clone()).collect(),
+        })
     }
 
     /// Every operation with a stamp the version vector `since` does not cover: what a replica
-    /// at `since` is missing. `VersionVector::default()` gives a full snapshot.
+    /// at `since` is missing. `VersionVector::default()` gives a full snapshot. A removed
+    /// face travels as its removal alone.
     pub fn ops_since(&self, since: &VersionVector) -> Vec<Op> {
         let new = |s: Hlc| !since.covers(s);
         let mut ops = Vec::new();
@@ -279,14 +386,15 @@ impl CollectionState {
             }
         }
         for (id, slot) in &self.faces {
-            if let (Some(a), Some(f)) = (slot.added, &slot.face) {
-                if new(a) {
-                    ops.push(Op { stamp: a, kind: OpKind::AddFace(f.clone()) });
-                }
-            }
             if let Some(r) = slot.removed {
                 if new(r) {
                     ops.push(Op { stamp: r, kind: OpKind::RemoveFace { face_id: id.clone() } });
+                }
+                continue;
+            }
+            if let (Some(a), Some(f)) = (slot.added, &slot.face) {
+                if new(a) {
+                    ops.push(Op { stamp: a, kind: OpKind::AddFace(f.clone()) });
                 }
             }
             if let Some(u) = &slot.user {
@@ -302,37 +410,60 @@ impl CollectionState {
         ops
     }
 
-    /// Merge another replica's state of the same collection into this one.
+    /// Merge another trusted state of the same collection (this replica's own, or one it
+    /// built) into this one, version vector included. Bytes from elsewhere go through
+    /// `Collections::apply_changes`, which checks them and derives the version vector.
     pub fn merge(&mut self, other: &CollectionState) -> Vec<IndexChange> {
         let mut changes = Vec::new();
-        for op in other.ops_since(&VersionVector::default()) {
+        for op in other.ops_since(&self.version) {
             changes.extend(self.apply(&op));
         }
         self.version.merge(&other.version);
         changes
     }
 
-    /// Drop tombstones every replica in `acknowledged` has seen: removed faces, faces and
-    /// users cleared by a collection delete, and deleted users with no associations left.
-    /// Returns how many entries were dropped.
-    pub fn compact(&mut self, acknowledged: &[VersionVector]) -> usize {
-        let seen_by_all = |s: Hlc| acknowledged.iter().all(|v| v.covers(s));
-        let cleared = self.cleared_at.filter(|c| seen_by_all(*c));
+    /// The replicas that have written to this collection: the ones whose acknowledgement
+    /// [`compact`](Self::compact) needs.
+    pub fn writers(&self) -> impl Iterator<Item = ReplicaId> + '_ {
+        self.version.0.keys().copied()
+    }
+
+    /// Drop the tombstones that every writer has seen: removed faces, deleted users with no
+    /// associations left, and the rest of a cleared collection. `acknowledged` maps each
+    /// writer to the version vector it has reached; a writer without an entry refuses the
+    /// call (nothing is dropped), since its next sync could bring the data back. Returns how
+    /// many entries were dropped.
+    pub fn compact(&mut self, acknowledged: &BTreeMap<ReplicaId, VersionVector>) -> Result<usize, CompactionError> {
+        if let Some(missing) = self.writers().find(|r| !acknowledged.contains_key(r)) {
+            return Err(CompactionError::MissingAcknowledgement(missing));
+        }
+        // What every writer has seen: the component-wise minimum of their vectors.
+        let mut floor = VersionVector::default();
+        for r in self.writers() {
+            let seen: Option<Vec<Hlc>> = acknowledged.values().map(|v| v.0.get(&r).copied()).collect();
+            if let Some(s) = seen.and_then(|s| s.into_iter().min()) {
+                floor.observe(s);
+            }
+        }
+        let covered = |s: Hlc| floor.covers(s);
         let before = self.faces.len() + self.users.len();
         self.faces.retain(|_, slot| {
-            let gone_by_remove =
-                slot.removed.is_some_and(|r| seen_by_all(r)) && slot.added.is_none_or(|a| seen_by_all(a));
-            let gone_by_clear = cleared
-                .is_some_and(|c| slot.added.is_some_and(|a| a <= c) && slot.user.as_ref().is_none_or(|u| u.stamp <= c));
-            !(gone_by_remove || gone_by_clear)
+            let gone = slot.removed.is_some_and(covered) && slot.added.is_none_or(covered);
+            !gone
         });
-        let referenced: std::collections::BTreeSet<String> =
-            self.faces.values().filter_map(|s| s.user.as_ref().and_then(|u| u.value.clone())).collect();
-        self.users.retain(|id, u| {
-            let dead = !u.value.live || cleared.is_some_and(|c| u.stamp <= c);
-            !(dead && seen_by_all(u.stamp) && !referenced.contains(id))
-        });
-        before - (self.faces.len() + self.users.len())
+        let referenced: BTreeSet<&String> = self.members.keys().collect();
+        let dead_users: Vec<String> = self
+            .users
+            .iter()
+            .filter(|(id, u)| !u.value.live && covered(u.stamp) && !referenced.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &dead_users {
+            self.users.remove(id);
+        }
+        let dropped = before - (self.faces.len() + self.users.len());
+        self.floor.merge(&floor);
+        Ok(dropped)
     }
 
     /// Canonical view for equality checks across replicas: visible content only, ignoring

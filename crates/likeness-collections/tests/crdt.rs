@@ -5,6 +5,7 @@ use likeness_collections::hlc::{HlcGenerator, VersionVector};
 use likeness_collections::state::*;
 use likeness_vision::BoundingBox;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -63,18 +64,17 @@ fn run(scripts: &[Vec<(u64, Action)>; 3]) -> Vec<CollectionState> {
                 Action::Sync(from) => {
                     let from = *from as usize % 3;
                     if from != r {
+                        // As apply_changes does: the receiver's version comes from what it applies.
                         let ops = states[from].ops_since(&states[r].version);
-                        let version = states[from].version.clone();
                         for op in &ops {
                             clocks[r].observe(op.stamp);
                             states[r].apply(op);
                         }
-                        states[r].version.merge(&version);
                     }
                     continue;
                 }
             };
-            let stamp = clocks[r].tick(*ms);
+            let stamp = clocks[r].tick(*ms).unwrap();
             states[r].apply(&Op { stamp, kind });
         }
     }
@@ -141,8 +141,9 @@ proptest! {
         // Honest acknowledgements: each replica's own version. Replicas that merge the
         // compacted state still converge with the uncompacted one.
         let mut compacted = all.clone();
-        let acks: Vec<VersionVector> = replicas.iter().map(|r| r.version.clone()).collect();
-        compacted.compact(&acks);
+        let acks: BTreeMap<u64, VersionVector> =
+            replicas.iter().enumerate().map(|(i, r)| (i as u64 + 1, r.version.clone())).collect();
+        compacted.compact(&acks).unwrap();
         prop_assert_eq!(compacted.visible_summary(), all.visible_summary());
         for r in &replicas {
             let mut late = r.clone();
@@ -151,8 +152,46 @@ proptest! {
         }
         // Once every replica has seen everything, no removed face is left.
         let mut full = all.clone();
-        full.compact(&vec![all.version.clone(); 3]);
+        let everything: BTreeMap<u64, VersionVector> = (1..=3).map(|r| (r, all.version.clone())).collect();
+        full.compact(&everything).unwrap();
         prop_assert_eq!(full.visible_summary(), all.visible_summary());
         prop_assert!(full.faces.values().all(|s| s.removed.is_none()), "no removed face left");
+        // A late copy of anything compacted away changes nothing: the floor ignores it.
+        let mut replayed = full.clone();
+        for r in &replicas {
+            for op in full_ops(r) { replayed.apply(&op); }
+        }
+        prop_assert_eq!(replayed.visible_summary(), all.visible_summary());
+        prop_assert!(replayed.faces.values().all(|s| s.removed.is_none()), "no tombstone came back");
+        // Without every writer's acknowledgement nothing is dropped.
+        let mut partial = all.clone();
+        let mut missing = everything.clone();
+        if let Some(&w) = all.version.0.keys().next() {
+            missing.remove(&w);
+            prop_assert_eq!(partial.compact(&missing), Err(CompactionError::MissingAcknowledgement(w)));
+            prop_assert_eq!(&partial, &all);
+            prop_assert!(partial.compact(&BTreeMap::new()).is_err(), "an empty list is refused");
+        }
+    }
+
+    #[test]
+    fn a_delete_drops_what_it_covers_and_late_copies_stay_dropped(scripts in scripts()) {
+        let replicas = run(&scripts);
+        let mut all = CollectionState::new("c");
+        for r in &replicas { all.merge(r); }
+        if let Some(c) = all.cleared_at {
+            // Nothing added, associated or created at or before the delete is kept in memory.
+            for slot in all.faces.values() {
+                prop_assert!(slot.added.is_none_or(|a| a > c));
+                prop_assert!(slot.user.as_ref().is_none_or(|u| u.stamp > c));
+                prop_assert!(slot.face.is_none() || slot.removed.is_none());
+            }
+            prop_assert!(all.users.values().all(|u| u.stamp > c));
+        }
+        // A removed face keeps no body and no association: only its id and stamps.
+        for slot in all.faces.values().filter(|s| s.removed.is_some()) {
+            prop_assert!(slot.face.is_none() && slot.user.is_none());
+        }
+        prop_assert!(full_ops(&all).iter().all(|op| !matches!(&op.kind, OpKind::AddFace(f) if all.faces[&f.face_id].removed.is_some())));
     }
 }

@@ -3,6 +3,8 @@
 //! never indexed match nobody at 99.
 
 use likeness_collections::*;
+mod common;
+use common::{coll, sfi, sui, user};
 use likeness_vision::{FaceEngine, ImageInput, QualityFilter};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,7 +37,7 @@ fn index_then_search_finds_the_right_person() {
     let mut c =
         block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1)), 1, VectorSpace::of(&engine)))
             .unwrap();
-    block_on(c.create_collection("people")).unwrap();
+    block_on(c.create_collection(&coll("people"))).unwrap();
     let people = people(&root);
     // People with one photo are never indexed: they are the unknown faces.
     let (known, unknown): (Vec<_>, Vec<_>) = people.iter().partition(|(_, files)| files.len() >= 2);
@@ -47,11 +49,11 @@ fn index_then_search_finds_the_right_person() {
             max_faces: Some(1),
             quality_filter: Some(QualityFilter::None),
         };
-        let out = block_on(c.index_faces_image(&engine, input, ImageInput::Encoded(&bytes))).unwrap();
+        let out = block_on(c.index_faces_image(&engine, &input, ImageInput::Encoded(&bytes))).unwrap();
         assert_eq!(out.face_records.len(), 1, "{name}");
-        block_on(c.create_user("people", name, None)).unwrap();
+        block_on(c.create_user(&user("people", name, None))).unwrap();
         let face = out.face_records[0].face.face_id.clone();
-        block_on(c.associate_faces(AssociateFacesInput {
+        block_on(c.associate_faces(&AssociateFacesInput {
             collection_id: "people".into(),
             user_id: name.to_string(),
             face_ids: vec![face],
@@ -65,7 +67,7 @@ fn index_then_search_finds_the_right_person() {
         for file in &files[1..] {
             let bytes = std::fs::read(file).unwrap();
             let out = c
-                .search_faces_by_image(&engine, "people", ImageInput::Encoded(&bytes), Some(80.0), Some(5), None)
+                .search_faces_by_image(&engine, &sfi("people", Some(80.0), Some(5), None), ImageInput::Encoded(&bytes))
                 .unwrap();
             probes += 1;
             let top =
@@ -76,7 +78,7 @@ fn index_then_search_finds_the_right_person() {
                 eprintln!("miss: {} -> {top:?}", file.display());
             }
             let users = c
-                .search_users_by_image(&engine, "people", ImageInput::Encoded(&bytes), Some(80.0), Some(5), None)
+                .search_users_by_image(&engine, &sui("people", Some(80.0), Some(5), None), ImageInput::Encoded(&bytes))
                 .unwrap();
             if users.user_matches.first().map(|m| m.user.user_id.as_str()) == Some(name.as_str()) {
                 user_right += 1;
@@ -91,7 +93,7 @@ fn index_then_search_finds_the_right_person() {
         for file in files.iter() {
             let bytes = std::fs::read(file).unwrap();
             let out = c
-                .search_faces_by_image(&engine, "people", ImageInput::Encoded(&bytes), Some(99.0), None, None)
+                .search_faces_by_image(&engine, &sfi("people", Some(99.0), None, None), ImageInput::Encoded(&bytes))
                 .unwrap();
             assert!(
                 out.face_matches.is_empty(),
@@ -109,12 +111,12 @@ fn corrupt_input_stores_nothing() {
     let mut c =
         block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1)), 1, VectorSpace::of(&engine)))
             .unwrap();
-    block_on(c.create_collection("x")).unwrap();
+    block_on(c.create_collection(&coll("x"))).unwrap();
     let input =
         IndexFacesInput { collection_id: "x".into(), external_image_id: None, max_faces: None, quality_filter: None };
-    let e = block_on(c.index_faces_image(&engine, input, ImageInput::Encoded(b"\xff\xd8\xff\xe0 truncated jpeg")))
+    let e = block_on(c.index_faces_image(&engine, &input, ImageInput::Encoded(b"\xff\xd8\xff\xe0 truncated jpeg")))
         .unwrap_err();
     assert_eq!(e.exception_name(), "InvalidImageFormatException");
-    assert_eq!(c.describe_collection("x").unwrap().face_count, 0);
+    assert_eq!(c.describe_collection(&coll("x")).unwrap().face_count, 0);
     assert!(c.store().collections["x"].deltas.len() == 1, "only CreateCollection was written");
 }

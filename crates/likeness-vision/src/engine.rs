@@ -48,6 +48,13 @@ pub struct LocatedFace {
     pub detail: FaceDetail,
 }
 
+impl LocatedFace {
+    /// Shorter side of the face box in pixels (the SMALL_BOUNDING_BOX quality measure).
+    pub fn size_pixels(&self) -> f32 {
+        self.detection.width().min(self.detection.height())
+    }
+}
+
 impl FaceEngine {
     pub fn load(models: ModelBytes<'_>) -> Result<Self, VisionError> {
         Ok(FaceEngine {
@@ -129,7 +136,7 @@ impl FaceEngine {
         Ok(EmbeddedFace {
             detail: face.detail.clone(),
             embedding: self.embedder.embed(img, &face.detection)?,
-            size_pixels: face.detection.width().min(face.detection.height()),
+            size_pixels: face.size_pixels(),
         })
     }
 

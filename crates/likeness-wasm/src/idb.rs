@@ -63,44 +63,108 @@ fn idb_factory() -> Result<web_sys::IdbFactory> {
     Ok(factory)
 }
 
+/// A promise settled by whichever of two event handlers fires first. Both handlers are
+/// owned here and detached and freed when this is dropped: `Closure::once_into_js` for each
+/// would leak the one that never fires, on every call.
+struct Settled<T: JsCast + Clone> {
+    target: T,
+    detach: fn(&T),
+    _handlers: [Closure<dyn FnMut()>; 2],
+    promise: Promise,
+}
+
+impl<T: JsCast + Clone> Settled<T> {
+    /// `outcome(first)` is called when the first handler fires (`true`: the success one) and
+    /// gives the value to resolve with, or to reject with.
+    fn new(
+        target: &T,
+        attach: fn(&T, &js_sys::Function, &js_sys::Function),
+        detach: fn(&T),
+        outcome: impl Fn(&T, bool) -> std::result::Result<JsValue, JsValue> + 'static,
+    ) -> Self {
+        type Slot = std::rc::Rc<std::cell::RefCell<Option<(js_sys::Function, js_sys::Function)>>>;
+        let slot: Slot = Default::default();
+        let promise = Promise::new(&mut |resolve, reject| {
+            *slot.borrow_mut() = Some((resolve, reject));
+        });
+        let outcome = std::rc::Rc::new(outcome);
+        let handler = |success: bool| {
+            let (slot, outcome, target) = (slot.clone(), outcome.clone(), target.clone());
+            Closure::<dyn FnMut()>::new(move || {
+                if let Some((resolve, reject)) = slot.borrow_mut().take() {
+                    let _ = match outcome(&target, success) {
+                        Ok(v) => resolve.call1(&JsValue::NULL, &v),
+                        Err(e) => reject.call1(&JsValue::NULL, &e),
+                    };
+                }
+            })
+        };
+        let handlers = [handler(true), handler(false)];
+        attach(target, handlers[0].as_ref().unchecked_ref(), handlers[1].as_ref().unchecked_ref());
+        Settled { target: target.clone(), detach, _handlers: handlers, promise }
+    }
+
+    async fn wait(self) -> std::result::Result<JsValue, JsValue> {
+        JsFuture::from(self.promise.clone()).await
+    }
+}
+
+impl<T: JsCast + Clone> Drop for Settled<T> {
+    fn drop(&mut self) {
+        (self.detach)(&self.target);
+    }
+}
+
 /// Resolves with the request's result once it succeeds; rejects with its error.
 async fn request_done(req: &IdbRequest) -> std::result::Result<JsValue, JsValue> {
-    let req = req.clone();
-    let promise = Promise::new(&mut |resolve, reject| {
-        let ok_req = req.clone();
-        let on_success = Closure::once_into_js(move || {
-            let _ = resolve.call1(&JsValue::NULL, &ok_req.result().unwrap_or(JsValue::UNDEFINED));
-        });
-        let err_req = req.clone();
-        let on_error = Closure::once_into_js(move || {
-            let err = err_req.error().ok().flatten().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-            let _ = reject.call1(&JsValue::NULL, &err);
-        });
-        req.set_onsuccess(Some(on_success.unchecked_ref()));
-        req.set_onerror(Some(on_error.unchecked_ref()));
-    });
-    JsFuture::from(promise).await
+    Settled::new(
+        req,
+        |r, ok, err| {
+            r.set_onsuccess(Some(ok));
+            r.set_onerror(Some(err));
+        },
+        |r| {
+            r.set_onsuccess(None);
+            r.set_onerror(None);
+        },
+        |r, success| {
+            if success {
+                Ok(r.result().unwrap_or(JsValue::UNDEFINED))
+            } else {
+                Err(r.error().ok().flatten().map(JsValue::from).unwrap_or(JsValue::UNDEFINED))
+            }
+        },
+    )
+    .wait()
+    .await
 }
 
 /// Resolves when the transaction commits; rejects with its error when it aborts (a failed
 /// request, QuotaExceededError at commit, or the tab going away).
 async fn transaction_done(tx: &IdbTransaction) -> std::result::Result<(), JsValue> {
-    let tx = tx.clone();
-    let promise = Promise::new(&mut |resolve, reject| {
-        let on_complete = Closure::once_into_js(move || {
-            let _ = resolve.call0(&JsValue::NULL);
-        });
-        // A failed request bubbles `error` to the transaction, which then aborts (nothing
-        // here prevents that default), so the abort handler reports every failure.
-        let abort_tx = tx.clone();
-        let on_abort = Closure::once_into_js(move || {
-            let err = abort_tx.error().map(JsValue::from).unwrap_or_else(|| JsValue::from_str("AbortError"));
-            let _ = reject.call1(&JsValue::NULL, &err);
-        });
-        tx.set_oncomplete(Some(on_complete.unchecked_ref()));
-        tx.set_onabort(Some(on_abort.unchecked_ref()));
-    });
-    JsFuture::from(promise).await.map(|_| ())
+    // A failed request bubbles `error` to the transaction, which then aborts (nothing here
+    // prevents that default), so the abort handler reports every failure.
+    Settled::new(
+        tx,
+        |t, ok, err| {
+            t.set_oncomplete(Some(ok));
+            t.set_onabort(Some(err));
+        },
+        |t| {
+            t.set_oncomplete(None);
+            t.set_onabort(None);
+        },
+        |t, success| {
+            if success {
+                Ok(JsValue::UNDEFINED)
+            } else {
+                Err(t.error().map(JsValue::from).unwrap_or_else(|| JsValue::from_str("AbortError")))
+            }
+        },
+    )
+    .wait()
+    .await
+    .map(|_| ())
 }
 
 fn random_token() -> String {

@@ -9,10 +9,16 @@
 //! Calls are serialised: a mutation validates, awaits the IndexedDB commit, then applies in
 //! memory, so a second call must not run in between. Before each collection call the engine
 //! checks whether another tab wrote to the database and, if so, reloads from it. The JS
-//! layer holds a Web Lock per database around every call, so tabs take turns.
+//! layer holds a Web Lock per database around every collection call, so tabs take turns.
+//!
+//! Image work needs no collection state, so it runs before any lock: `prepareIndexFaces` /
+//! `prepareSearch` detect and embed only the faces the operation uses and return a
+//! [`Prepared`] that the `*Prepared` methods take inside the lock. The one-step methods
+//! (`indexFaces(request, image)`, ...) do the same in order.
 
 use futures_util::lock::{Mutex, MutexGuard};
 use js_sys::{Promise, Uint8Array};
+use likeness_collections::service::{prepare_index_faces, prepare_search, PreparedImage};
 use likeness_collections::{
     AssociateFacesInput, Clock, CollectionInput, Collections, DeleteFacesInput, DisassociateFacesInput,
     IndexFacesInput, ListCollectionsInput, ListFacesInput, ListUsersInput, PersistedCollection,
@@ -47,15 +53,6 @@ pub enum BrowserStore {
     Memory,
 }
 
-impl BrowserStore {
-    async fn changed_elsewhere(&self) -> likeness_collections::Result<bool> {
-        match self {
-            BrowserStore::IndexedDb(s) => s.changed_elsewhere().await,
-            BrowserStore::Memory => Ok(false),
-        }
-    }
-}
-
 impl Store for BrowserStore {
     async fn load(&mut self) -> likeness_collections::Result<Vec<PersistedCollection>> {
         match self {
@@ -81,6 +78,12 @@ impl Store for BrowserStore {
             BrowserStore::Memory => Ok(()),
         }
     }
+    async fn changed_elsewhere(&self) -> likeness_collections::Result<bool> {
+        match self {
+            BrowserStore::IndexedDb(s) => s.changed_elsewhere().await,
+            BrowserStore::Memory => Ok(false),
+        }
+    }
     fn persists(&self) -> bool {
         matches!(self, BrowserStore::IndexedDb(_))
     }
@@ -95,11 +98,17 @@ impl Inner {
     /// The collections, exclusively, up to date with writes from other tabs.
     async fn collections(&self) -> Result<MutexGuard<'_, Collections<BrowserStore>>, JsValue> {
         let mut guard = self.collections.lock().await;
-        if guard.store().changed_elsewhere().await.map_err(collection_error)? {
-            guard.reload().await.map_err(collection_error)?;
-        }
+        guard.refresh().await.map_err(collection_error)?;
         Ok(guard)
     }
+}
+
+/// An image's faces, detected and embedded for one operation outside any lock
+/// ([`Engine::prepare_index_faces`], [`Engine::prepare_search`]). Taken (consumed) by the
+/// `*Prepared` method it was made for.
+#[wasm_bindgen]
+pub struct Prepared {
+    image: PreparedImage,
 }
 
 /// The Likeness engine: models loaded, collections open.
@@ -179,7 +188,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: CollectionInput = request(request_)?;
             let mut c = inner.collections().await?;
-            response(&c.create_collection(&req.collection_id).await.map_err(collection_error)?)
+            response(&c.create_collection(&req).await.map_err(collection_error)?)
         })
     }
 
@@ -188,7 +197,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: CollectionInput = request(request_)?;
             let mut c = inner.collections().await?;
-            response(&c.delete_collection(&req.collection_id).await.map_err(collection_error)?)
+            response(&c.delete_collection(&req).await.map_err(collection_error)?)
         })
     }
 
@@ -197,7 +206,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: CollectionInput = request(request_)?;
             let c = inner.collections().await?;
-            response(&c.describe_collection(&req.collection_id).map_err(collection_error)?)
+            response(&c.describe_collection(&req).map_err(collection_error)?)
         })
     }
 
@@ -210,16 +219,42 @@ impl Engine {
         })
     }
 
-    /// IndexFaces: `{CollectionId, ExternalImageId, MaxFaces, QualityFilter}` and an image.
-    #[wasm_bindgen(js_name = indexFaces)]
-    pub fn index_faces(&self, request_: JsValue, image: JsValue) -> Promise {
+    /// The image half of IndexFaces for `{CollectionId, ExternalImageId, MaxFaces,
+    /// QualityFilter}`: detect, select, embed only the faces that will be stored.
+    #[wasm_bindgen(js_name = prepareIndexFaces)]
+    pub fn prepare_index_faces(&self, request_: JsValue, image: JsValue) -> Result<Prepared, JsValue> {
+        let req: IndexFacesInput = request(request_)?;
+        let image = interop::image(&image)?;
+        Ok(Prepared {
+            image: prepare_index_faces(&self.inner.vision, &req, image.as_input()).map_err(collection_error)?,
+        })
+    }
+
+    /// The image half of SearchFacesByImage and SearchUsersByImage: the largest face,
+    /// embedded, and the others described when `describeOthers`.
+    #[wasm_bindgen(js_name = prepareSearch)]
+    pub fn prepare_search(&self, image: JsValue, describe_others: bool) -> Result<Prepared, JsValue> {
+        let image = interop::image(&image)?;
+        Ok(Prepared {
+            image: prepare_search(&self.inner.vision, image.as_input(), describe_others).map_err(collection_error)?,
+        })
+    }
+
+    /// IndexFaces on a prepared image.
+    #[wasm_bindgen(js_name = indexFacesPrepared)]
+    pub fn index_faces_prepared(&self, request_: JsValue, prepared: Prepared) -> Promise {
         run(&self.inner, |inner| async move {
             let req: IndexFacesInput = request(request_)?;
-            let image = interop::image(&image)?;
             let mut c = inner.collections().await?;
-            let out = c.index_faces_image(&inner.vision, req, image.as_input()).await.map_err(collection_error)?;
-            response(&out)
+            response(&c.index_faces_prepared(&req, prepared.image).await.map_err(collection_error)?)
         })
+    }
+
+    /// IndexFaces: `{CollectionId, ExternalImageId, MaxFaces, QualityFilter}` and an image.
+    #[wasm_bindgen(js_name = indexFaces)]
+    pub fn index_faces(&self, request_: JsValue, image: JsValue) -> Result<Promise, JsValue> {
+        let prepared = self.prepare_index_faces(request_.clone(), image)?;
+        Ok(self.index_faces_prepared(request_, prepared))
     }
 
     #[wasm_bindgen(js_name = listFaces)]
@@ -236,7 +271,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: DeleteFacesInput = request(request_)?;
             let mut c = inner.collections().await?;
-            response(&c.delete_faces(&req.collection_id, &req.face_ids).await.map_err(collection_error)?)
+            response(&c.delete_faces(&req).await.map_err(collection_error)?)
         })
     }
 
@@ -245,31 +280,24 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: SearchFacesInput = request(request_)?;
             let c = inner.collections().await?;
-            let out = c
-                .search_faces(&req.collection_id, &req.face_id, req.face_match_threshold, req.max_faces)
-                .map_err(collection_error)?;
-            response(&out)
+            response(&c.search_faces(&req).map_err(collection_error)?)
+        })
+    }
+
+    /// SearchFacesByImage on a prepared image.
+    #[wasm_bindgen(js_name = searchFacesByImagePrepared)]
+    pub fn search_faces_by_image_prepared(&self, request_: JsValue, prepared: Prepared) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: SearchFacesByImageInput = request(request_)?;
+            let c = inner.collections().await?;
+            response(&c.search_faces_prepared(&req, &prepared.image).map_err(collection_error)?)
         })
     }
 
     #[wasm_bindgen(js_name = searchFacesByImage)]
-    pub fn search_faces_by_image(&self, request_: JsValue, image: JsValue) -> Promise {
-        run(&self.inner, |inner| async move {
-            let req: SearchFacesByImageInput = request(request_)?;
-            let image = interop::image(&image)?;
-            let c = inner.collections().await?;
-            let out = c
-                .search_faces_by_image(
-                    &inner.vision,
-                    &req.collection_id,
-                    image.as_input(),
-                    req.face_match_threshold,
-                    req.max_faces,
-                    req.quality_filter,
-                )
-                .map_err(collection_error)?;
-            response(&out)
-        })
+    pub fn search_faces_by_image(&self, request_: JsValue, image: JsValue) -> Result<Promise, JsValue> {
+        let prepared = self.prepare_search(image, false)?;
+        Ok(self.search_faces_by_image_prepared(request_, prepared))
     }
 
     #[wasm_bindgen(js_name = createUser)]
@@ -277,11 +305,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: UserInput = request(request_)?;
             let mut c = inner.collections().await?;
-            let out = c
-                .create_user(&req.collection_id, &req.user_id, req.client_request_token.as_deref())
-                .await
-                .map_err(collection_error)?;
-            response(&out)
+            response(&c.create_user(&req).await.map_err(collection_error)?)
         })
     }
 
@@ -290,11 +314,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: UserInput = request(request_)?;
             let mut c = inner.collections().await?;
-            let out = c
-                .delete_user(&req.collection_id, &req.user_id, req.client_request_token.as_deref())
-                .await
-                .map_err(collection_error)?;
-            response(&out)
+            response(&c.delete_user(&req).await.map_err(collection_error)?)
         })
     }
 
@@ -303,10 +323,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: ListUsersInput = request(request_)?;
             let c = inner.collections().await?;
-            let out = c
-                .list_users(&req.collection_id, req.max_results, req.next_token.as_deref())
-                .map_err(collection_error)?;
-            response(&out)
+            response(&c.list_users(&req).map_err(collection_error)?)
         })
     }
 
@@ -315,7 +332,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: AssociateFacesInput = request(request_)?;
             let mut c = inner.collections().await?;
-            response(&c.associate_faces(req).await.map_err(collection_error)?)
+            response(&c.associate_faces(&req).await.map_err(collection_error)?)
         })
     }
 
@@ -324,16 +341,7 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: DisassociateFacesInput = request(request_)?;
             let mut c = inner.collections().await?;
-            let out = c
-                .disassociate_faces(
-                    &req.collection_id,
-                    &req.user_id,
-                    &req.face_ids,
-                    req.client_request_token.as_deref(),
-                )
-                .await
-                .map_err(collection_error)?;
-            response(&out)
+            response(&c.disassociate_faces(&req).await.map_err(collection_error)?)
         })
     }
 
@@ -342,37 +350,24 @@ impl Engine {
         run(&self.inner, |inner| async move {
             let req: SearchUsersInput = request(request_)?;
             let c = inner.collections().await?;
-            let out = c
-                .search_users(
-                    &req.collection_id,
-                    req.user_id.as_deref(),
-                    req.face_id.as_deref(),
-                    req.user_match_threshold,
-                    req.max_users,
-                )
-                .map_err(collection_error)?;
-            response(&out)
+            response(&c.search_users(&req).map_err(collection_error)?)
+        })
+    }
+
+    /// SearchUsersByImage on a prepared image.
+    #[wasm_bindgen(js_name = searchUsersByImagePrepared)]
+    pub fn search_users_by_image_prepared(&self, request_: JsValue, prepared: Prepared) -> Promise {
+        run(&self.inner, |inner| async move {
+            let req: SearchUsersByImageInput = request(request_)?;
+            let c = inner.collections().await?;
+            response(&c.search_users_prepared(&req, &prepared.image).map_err(collection_error)?)
         })
     }
 
     #[wasm_bindgen(js_name = searchUsersByImage)]
-    pub fn search_users_by_image(&self, request_: JsValue, image: JsValue) -> Promise {
-        run(&self.inner, |inner| async move {
-            let req: SearchUsersByImageInput = request(request_)?;
-            let image = interop::image(&image)?;
-            let c = inner.collections().await?;
-            let out = c
-                .search_users_by_image(
-                    &inner.vision,
-                    &req.collection_id,
-                    image.as_input(),
-                    req.user_match_threshold,
-                    req.max_users,
-                    req.quality_filter,
-                )
-                .map_err(collection_error)?;
-            response(&out)
-        })
+    pub fn search_users_by_image(&self, request_: JsValue, image: JsValue) -> Result<Promise, JsValue> {
+        let prepared = self.prepare_search(image, true)?;
+        Ok(self.search_users_by_image_prepared(request_, prepared))
     }
 
     // ---- replication ----------------------------------------------------------------------
@@ -387,14 +382,15 @@ impl Engine {
         })
     }
 
-    /// Merge an LKNS change set (from [`snapshot`](Self::snapshot) or a sync peer), persist
-    /// it, and return the CollectionId it belongs to.
+    /// Merge an LKNS change set (from [`snapshot`](Self::snapshot) or a sync peer) into the
+    /// collection `{CollectionId}` it must belong to: checked whole, persisted, then merged.
     #[wasm_bindgen(js_name = applyChanges)]
-    pub fn apply_changes(&self, changes: JsValue) -> Promise {
+    pub fn apply_changes(&self, request_: JsValue, changes: JsValue) -> Promise {
         run(&self.inner, |inner| async move {
+            let req: CollectionInput = request(request_)?;
             let bytes = interop::bytes(&changes, "changes")?;
             let mut c = inner.collections().await?;
-            Ok(c.apply_changes(&bytes).await.map_err(collection_error)?.into())
+            Ok(c.apply_changes(&req.collection_id, &bytes).await.map_err(collection_error)?.into())
         })
     }
 }

@@ -56,7 +56,7 @@ pub fn open(store: MemoryStore, replica: u64) -> Collections<MemoryStore> {
 
 pub fn index(c: &mut Collections<MemoryStore>, collection: &str, image_id: &str, vectors: &[Vec<f32>]) -> Vec<String> {
     let out = block_on(c.index_faces_analyzed(
-        IndexFacesInput {
+        &IndexFacesInput {
             collection_id: collection.into(),
             external_image_id: None,
             max_faces: None,
@@ -67,4 +67,84 @@ pub fn index(c: &mut Collections<MemoryStore>, collection: &str, image_id: &str,
     ))
     .unwrap();
     out.face_records.into_iter().map(|r| r.face.face_id).collect()
+}
+
+// Request builders, so tests read as calls with their arguments.
+
+pub fn coll(id: &str) -> CollectionInput {
+    CollectionInput { collection_id: id.into() }
+}
+
+pub fn user(collection: &str, user_id: &str, token: Option<&str>) -> UserInput {
+    UserInput { collection_id: collection.into(), user_id: user_id.into(), client_request_token: token.map(Into::into) }
+}
+
+pub fn del_req(collection: &str, face_ids: &[String]) -> DeleteFacesInput {
+    DeleteFacesInput { collection_id: collection.into(), face_ids: face_ids.to_vec() }
+}
+
+pub fn users_req(collection: &str, max_results: Option<u32>, next_token: Option<&str>) -> ListUsersInput {
+    ListUsersInput { collection_id: collection.into(), max_results, next_token: next_token.map(Into::into) }
+}
+
+pub fn disassoc(collection: &str, user_id: &str, face_ids: &[String], token: Option<&str>) -> DisassociateFacesInput {
+    DisassociateFacesInput {
+        collection_id: collection.into(),
+        user_id: user_id.into(),
+        face_ids: face_ids.to_vec(),
+        client_request_token: token.map(Into::into),
+    }
+}
+
+pub fn sf(collection: &str, face_id: &str, threshold: Option<f32>, max_faces: Option<u32>) -> SearchFacesInput {
+    SearchFacesInput {
+        collection_id: collection.into(),
+        face_id: face_id.into(),
+        face_match_threshold: threshold,
+        max_faces,
+    }
+}
+
+pub fn su(
+    collection: &str,
+    user_id: Option<&str>,
+    face_id: Option<&str>,
+    threshold: Option<f32>,
+    max_users: Option<u32>,
+) -> SearchUsersInput {
+    SearchUsersInput {
+        collection_id: collection.into(),
+        user_id: user_id.map(Into::into),
+        face_id: face_id.map(Into::into),
+        user_match_threshold: threshold,
+        max_users,
+    }
+}
+
+pub fn sfi(
+    collection: &str,
+    threshold: Option<f32>,
+    max_faces: Option<u32>,
+    quality_filter: Option<QualityFilter>,
+) -> SearchFacesByImageInput {
+    SearchFacesByImageInput {
+        collection_id: collection.into(),
+        face_match_threshold: threshold,
+        max_faces,
+        quality_filter,
+    }
+}
+
+pub fn sui(
+    collection: &str,
+    threshold: Option<f32>,
+    max_users: Option<u32>,
+    quality_filter: Option<QualityFilter>,
+) -> SearchUsersByImageInput {
+    SearchUsersByImageInput {
+        collection_id: collection.into(),
+        user_match_threshold: threshold,
+        max_users,
+        quality_filter,
+    }
 }
