@@ -229,6 +229,8 @@ test('bad input is a typed error and stores nothing', { skip, timeout: 300_000 }
     const likeness = await Likeness.open({ database: 'errors' });
     await likeness.createCollection({ collectionId: 'c' });
     await likeness.indexFaces({ collectionId: 'c', image: await fetchBytes('/data/identities/obama/obama.jpg') });
+    await likeness.createCollection({ collectionId: 'd' });
+    const other = (await likeness.exportCollection({ collectionId: 'd' })).changes;
     const before = await likeness.exportCollection({ collectionId: 'c' });
     const jpeg = await fetchBytes('/data/identities/biden/biden.jpg');
     const attempts = {
@@ -243,6 +245,7 @@ test('bad input is a typed error and stores nothing', { skip, timeout: 300_000 }
       badId: () => likeness.createCollection({ collectionId: 'has space' }),
       duplicate: () => likeness.createCollection({ collectionId: 'c' }),
       corruptImport: () => likeness.importChanges({ collectionId: 'c', changes: new Uint8Array([1, 2, 3]) }),
+      otherCollectionImport: () => likeness.importChanges({ collectionId: 'c', changes: other }),
       unsupportedSource: () => likeness.detectFaces({ image: { hello: 1 } }),
     };
     const errors = {};
@@ -270,6 +273,7 @@ test('bad input is a typed error and stores nothing', { skip, timeout: 300_000 }
     badId: 'InvalidParameterException',
     duplicate: 'ResourceAlreadyExistsException',
     corruptImport: 'InvalidSnapshotException',
+    otherCollectionImport: 'InvalidSnapshotException',
     unsupportedSource: 'InvalidParameterException',
   };
   for (const [k, name] of Object.entries(expect)) {
@@ -278,6 +282,28 @@ test('bad input is a typed error and stores nothing', { skip, timeout: 300_000 }
     assert.ok(out.errors[k].message.length > 0, `${k} has a message`);
   }
   assert.ok(out.same, 'a failed call changed the stored collection');
+});
+
+test('without Web Locks a shared database is refused, memory-only still works', { skip, timeout: 120_000 }, async () => {
+  const page = await openPage();
+  const out = await page.evaluate(async () => {
+    // An engine without navigator.locks (old browsers): tabs could interleave writes.
+    Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true });
+    let refused;
+    try {
+      await Likeness.open({ database: 'no-locks', worker: false });
+      refused = 'opened';
+    } catch (e) {
+      refused = { name: e.name, message: e.message };
+    }
+    const memory = await Likeness.open({ database: null, worker: false });
+    await memory.createCollection({ collectionId: 'm' });
+    return { refused, collections: (await memory.listCollections()).collectionIds };
+  });
+  await page.close();
+  assert.equal(out.refused.name, 'StorageException', JSON.stringify(out.refused));
+  assert.match(out.refused.message, /Web Locks/);
+  assert.deepEqual(out.collections, ['m']);
 });
 
 test('every image source gives the same faces, in the worker and on the main thread', { skip, timeout: 300_000 }, async () => {

@@ -66,14 +66,14 @@ fn idb_factory() -> Result<web_sys::IdbFactory> {
 /// A promise settled by whichever of two event handlers fires first. Both handlers are
 /// owned here and detached and freed when this is dropped: `Closure::once_into_js` for each
 /// would leak the one that never fires, on every call.
-struct Settled<T: JsCast + Clone> {
+struct Settled<T: JsCast + Clone + 'static> {
     target: T,
     detach: fn(&T),
     _handlers: [Closure<dyn FnMut()>; 2],
     promise: Promise,
 }
 
-impl<T: JsCast + Clone> Settled<T> {
+impl<T: JsCast + Clone + 'static> Settled<T> {
     /// `outcome(first)` is called when the first handler fires (`true`: the success one) and
     /// gives the value to resolve with, or to reject with.
     fn new(
@@ -109,7 +109,7 @@ impl<T: JsCast + Clone> Settled<T> {
     }
 }
 
-impl<T: JsCast + Clone> Drop for Settled<T> {
+impl<T: JsCast + Clone + 'static> Drop for Settled<T> {
     fn drop(&mut self) {
         (self.detach)(&self.target);
     }

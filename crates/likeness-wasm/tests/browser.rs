@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Reflect, Uint8Array};
-use likeness_collections::{Collections, ManualClock, Store, VectorSpace};
+use likeness_collections::{CollectionInput, Collections, ListUsersInput, ManualClock, Store, UserInput, VectorSpace};
 use likeness_vision::{FaceEngine, ModelBytes};
 use likeness_wasm::{Engine, IdbStore};
 use wasm_bindgen::{JsCast, JsValue};
@@ -121,16 +121,26 @@ async fn collections_reopen_from_indexeddb_and_reload_other_writers() {
         Collections::open(store, Box::new(ManualClock::new(1_000)), replica, space()).await.unwrap()
     };
     let mut a = open(name.clone()).await;
-    a.create_collection("staff").await.unwrap();
-    a.create_user("staff", "ana", None).await.unwrap();
+    a.create_collection(&CollectionInput { collection_id: "staff".into() }).await.unwrap();
+    a.create_user(&UserInput { collection_id: "staff".into(), user_id: "ana".into(), client_request_token: None })
+        .await
+        .unwrap();
     let snapshot = a.snapshot("staff").unwrap();
 
     let mut b = open(name.clone()).await;
     assert_eq!(b.snapshot("staff").unwrap(), snapshot);
-    b.create_user("staff", "ben", None).await.unwrap();
+    b.create_user(&UserInput { collection_id: "staff".into(), user_id: "ben".into(), client_request_token: None })
+        .await
+        .unwrap();
     assert!(a.store().changed_elsewhere().await.unwrap());
     a.reload().await.unwrap();
-    let users: Vec<String> = a.list_users("staff", None, None).unwrap().users.into_iter().map(|u| u.user_id).collect();
+    let users: Vec<String> = a
+        .list_users(&ListUsersInput { collection_id: "staff".into(), max_results: None, next_token: None })
+        .unwrap()
+        .users
+        .into_iter()
+        .map(|u| u.user_id)
+        .collect();
     assert_eq!(users, ["ana", "ben"]);
     assert_eq!(a.snapshot("staff").unwrap(), b.snapshot("staff").unwrap());
 }
