@@ -78,13 +78,35 @@ impl Collection {
         c
     }
 
+    /// Build both indexes from the state, moving each visible face's vector into the face
+    /// index: one copy of every vector in memory.
     fn rebuild_indexes(&mut self) {
         let dim = self.faces.dim();
         self.faces = VectorIndex::new(dim);
-        for f in self.state.live_faces() {
-            self.faces.insert(&f.face_id, &f.vector);
+        let ids: Vec<String> = self.state.live_faces().map(|f| f.face_id.clone()).collect();
+        for id in ids {
+            self.index_face(&id);
         }
         self.rebuild_users();
+    }
+
+    fn index_face(&mut self, face_id: &str) {
+        if let Some(v) = self.state.detach_vector(face_id) {
+            self.faces.insert(face_id, &v);
+        }
+    }
+
+    /// The state's operations since `since`, with each face's vector taken from the index.
+    fn ops_since(&self, since: &VersionVector) -> Vec<Op> {
+        let mut ops = self.state.ops_since(since);
+        for op in &mut ops {
+            if let OpKind::AddFace(f) = &mut op.kind {
+                if let Some(v) = self.faces.vector(&f.face_id) {
+                    f.vector = v.to_vec();
+                }
+            }
+        }
+        ops
     }
 
     /// User vector: the normalised mean of the user's normalised face vectors. Measured on
@@ -135,12 +157,7 @@ impl Collection {
             }
             for change in self.state.apply(op) {
                 match change {
-                    IndexChange::Insert(id) => {
-                        if let Some(f) = self.state.live_face(&id) {
-                            let v = f.vector.clone();
-                            self.faces.insert(&id, &v);
-                        }
-                    }
+                    IndexChange::Insert(id) => self.index_face(&id),
                     IndexChange::Remove(id) => {
                         self.faces.remove(&id);
                     }
@@ -647,7 +664,8 @@ impl<S: Store> Collections<S> {
     }
 
     fn encode_snapshot(&self, collection_id: &str) -> Result<Vec<u8>> {
-        let state = self.collections.get(collection_id).map(|c| &c.state);
+        let collection = self.collections.get(collection_id);
+        let state = collection.map(|c| &c.state);
         codec::encode(&ChangeSet {
             kind: ChangeKind::Snapshot,
             collection_id: collection_id.to_string(),
@@ -657,7 +675,7 @@ impl<S: Store> Collections<S> {
                 .to_string(),
             dimension: self.space.dimension as u32,
             version: state.map(|s| s.version.clone()).unwrap_or_default(),
-            ops: state.map(|s| s.ops_since(&VersionVector::default())).unwrap_or_default(),
+            ops: collection.map(|c| c.ops_since(&VersionVector::default())).unwrap_or_default(),
             floor: state.map(|s| s.floor.clone()).unwrap_or_default(),
         })
     }
@@ -1018,7 +1036,8 @@ impl<S: Store> Collections<S> {
                 None => {}
             }
             if let Some(uv) = &user_vector {
-                let sim = self.space.calibration.similarity(likeness_vision::cosine(uv, &face.vector));
+                let Some(vector) = c.faces.vector(&face.face_id) else { continue };
+                let sim = self.space.calibration.similarity(likeness_vision::cosine(uv, vector));
                 if sim < threshold {
                     unsuccessful.push(UnsuccessfulFaceAssociation {
                         face_id: id.clone(),
@@ -1321,7 +1340,7 @@ impl<S: Store> Collections<S> {
             face_model_version: c.state.face_model_version().unwrap_or(&self.space.face_model_version).to_string(),
             dimension: self.space.dimension as u32,
             version: c.state.version.clone(),
-            ops: c.state.ops_since(since),
+            ops: c.ops_since(since),
             floor: VersionVector::default(),
         })
     }
@@ -1363,32 +1382,31 @@ impl<S: Store> Collections<S> {
         collection_id: &str,
         acknowledged: &BTreeMap<ReplicaId, VersionVector>,
     ) -> Result<usize> {
-        let Some(c) = self.collections.get(collection_id) else { return Ok(0) };
+        let replica = self.replica();
+        let Some(c) = self.collections.get_mut(collection_id) else { return Ok(0) };
         let mut acks = acknowledged.clone();
-        acks.insert(self.replica(), c.state.version.clone());
+        acks.insert(replica, c.state.version.clone());
         let mut state = c.state.clone();
         let dropped = state.compact(&acks).map_err(|e| invalid(e.to_string()))?;
         if dropped == 0 {
             return Ok(0);
         }
-        let dim = self.space.dimension;
-        let compacted = Collection::new(state, dim);
-        let old = self.collections.insert(collection_id.to_string(), compacted);
+        // Only tombstones go, and they are in neither index: the indexes stay as they are.
+        let old = std::mem::replace(&mut c.state, state);
         let written = match self.encode_snapshot(collection_id) {
             Ok(bytes) => self.store.replace(collection_id, &bytes).await.map(|_| bytes.len()),
             Err(e) => Err(e),
         };
+        let Some(c) = self.collections.get_mut(collection_id) else { return Ok(dropped) };
         match written {
             Ok(len) => {
-                if let Some(c) = self.collections.get_mut(collection_id) {
-                    c.snapshot_bytes = len;
-                }
+                c.snapshot_bytes = len;
+                c.delta_bytes = 0;
+                c.fold_pending = false;
                 Ok(dropped)
             }
             Err(e) => {
-                if let Some(old) = old {
-                    self.collections.insert(collection_id.to_string(), old);
-                }
+                c.state = old;
                 Err(e)
             }
         }

@@ -30,7 +30,8 @@ pub struct StoredFace {
     pub external_image_id: Option<String>,
     pub bounding_box: BoundingBox,
     pub confidence: f32,
-    /// Unit vector.
+    /// Unit vector. Empty once handed to a search index ([`CollectionState::detach_vector`]),
+    /// which then holds the only copy.
     pub vector: Vec<f32>,
 }
 
@@ -199,6 +200,13 @@ impl CollectionState {
         let reg = slot.user.as_ref()?;
         let user = reg.value.as_deref()?;
         (after(reg.stamp, self.cleared_at) && self.user_live(user)).then_some(user)
+    }
+
+    /// Take a visible face's vector out of the state, for a search index to keep as the only
+    /// copy; [`ops_since`](Self::ops_since) then emits that face with an empty vector, to
+    /// be filled from the index.
+    pub fn detach_vector(&mut self, face_id: &str) -> Option<Vec<f32>> {
+        self.faces.get_mut(face_id).and_then(|s| s.face.as_mut()).map(|f| std::mem::take(&mut f.vector))
     }
 
     /// FaceIds associated with a user, sorted. Proportional to the user's faces, not the

@@ -222,6 +222,21 @@ fn compaction_needs_every_writers_acknowledgement() {
     assert_eq!(block_on(c.compact("c", &acks)).unwrap(), 1);
 }
 
+#[test]
+fn each_vector_is_held_once_in_memory() {
+    let (c, faces) = honest();
+    let col = c.collection("c").unwrap();
+    // The search index holds the vectors; the CRDT state keeps none of its own...
+    assert!(col.state.live_faces().all(|f| f.vector.is_empty()));
+    assert_eq!(col.face_count(), faces.len());
+    // ...and snapshots still carry every vector, read back from the index.
+    let cs = codec::decode(&c.snapshot("c").unwrap()).unwrap();
+    let vectors: Vec<&Vec<f32>> =
+        cs.ops.iter().filter_map(|op| if let OpKind::AddFace(f) = &op.kind { Some(&f.vector) } else { None }).collect();
+    assert_eq!(vectors.len(), 2);
+    assert!(vectors.contains(&&vector(0, 0)) && vectors.contains(&&vector(0, 1)));
+}
+
 fn assert_send<T: Send>(_: &T) {}
 
 #[test]
