@@ -5,7 +5,9 @@
 //! The collection is built from one change set (as a synced device would receive it), then
 //! each operation runs 15 times (or RUNS, the third argument) on an in-memory engine that keeps no files (so the time is
 //! the engine's own), and DeleteFaces once more on a persisting store, where a delete also
-//! folds the snapshot so the deleted vectors leave the store.
+//! folds the snapshot so the deleted vectors leave the store. It also reports live heap
+//! bytes per stored face (state, indexes, ids; counted by a global allocator) and the
+//! snapshot's bytes, which are what a directory store and IndexedDB hold.
 
 use likeness_collections::codec::{self, ChangeKind, ChangeSet};
 use likeness_collections::hlc::{Hlc, VersionVector};
@@ -15,6 +17,28 @@ use likeness_vision::{BoundingBox, Calibration};
 use std::time::Instant;
 
 const DIM: usize = 128;
+
+/// Counts live heap bytes, to report memory per stored face.
+struct Counting;
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `p` came from `alloc` above with the same layout.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live() -> usize {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
 const NOW: u64 = 1_700_000_000_000;
 
 struct NoFiles;
@@ -127,10 +151,12 @@ fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (faces, users) = (args.first().copied().unwrap_or(100_000), args.get(1).copied().unwrap_or(10_000));
     let (bytes, face_ids) = fixture(faces, users);
+    let before = live();
     let mut c = open(NoFiles);
     let t = Instant::now();
     block_on(c.apply_changes("bench", &bytes)).expect("fixture merges");
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let memory_per_face = (live() - before) as f64 / faces as f64;
     let runs = args.get(2).copied().unwrap_or(15);
     let per = per_user(faces, users);
     let free = &face_ids[users * per..];
@@ -203,6 +229,7 @@ fn main() {
         5.min(free.len().max(1)),
     );
     println!(
-        "{{\"faces\": {faces}, \"users\": {users}, \"merge_fixture_ms\": {load_ms:.0}, \"create_user_ms\": {create:.3}, \"associate_faces_ms\": {associate:.3}, \"disassociate_faces_ms\": {disassociate:.3}, \"delete_faces_ms\": {delete:.3}, \"delete_user_ms\": {delete_user:.3}, \"delete_faces_with_fold_ms\": {delete_persisted:.1}, \"snapshot_bytes\": {snapshot_bytes}}}"
+        "{{\"faces\": {faces}, \"users\": {users}, \"merge_fixture_ms\": {load_ms:.0}, \"create_user_ms\": {create:.3}, \"associate_faces_ms\": {associate:.3}, \"disassociate_faces_ms\": {disassociate:.3}, \"delete_faces_ms\": {delete:.3}, \"delete_user_ms\": {delete_user:.3}, \"delete_faces_with_fold_ms\": {delete_persisted:.1}, \"snapshot_bytes\": {snapshot_bytes}, \"memory_bytes_per_face\": {memory_per_face:.0}, \"index_bytes_per_face\": {}}}",
+        c.collection("bench").expect("live").index_bytes_per_face()
     );
 }

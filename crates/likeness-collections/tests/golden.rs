@@ -63,10 +63,15 @@ fn snapshot_as_written() -> ChangeSet {
         },
         Op { stamp: at(1_700_000_000_004, 0), kind: OpKind::RemoveFace { face_id: REMOVED.into() } },
     ];
+    change_set(ChangeKind::Snapshot, ops)
+}
+
+/// A change set of the golden collection whose version vector covers its operations.
+fn change_set(kind: ChangeKind, ops: Vec<Op>) -> ChangeSet {
     let mut version = VersionVector::default();
     ops.iter().for_each(|o| version.observe(o.stamp));
     ChangeSet {
-        kind: ChangeKind::Snapshot,
+        kind,
         collection_id: "golden".into(),
         face_model_version: "golden-model-1".into(),
         dimension: 4,
@@ -81,17 +86,7 @@ fn delta() -> ChangeSet {
         stamp: at(1_700_000_000_010, 0),
         kind: OpKind::AddFace(face("9d4c7f5b-3e60-4182-bdce-3f4a5b6c7d8e", unit(1))),
     }];
-    let mut version = VersionVector::default();
-    ops.iter().for_each(|o| version.observe(o.stamp));
-    ChangeSet {
-        kind: ChangeKind::Delta,
-        collection_id: "golden".into(),
-        face_model_version: "golden-model-1".into(),
-        dimension: 4,
-        version,
-        ops,
-        floor: VersionVector::default(),
-    }
+    change_set(ChangeKind::Delta, ops)
 }
 
 fn golden(name: &str) -> PathBuf {

@@ -42,8 +42,13 @@ fn stamp(millis: u64) -> Hlc {
 fn change_set(collection: &str, ops: Vec<Op>) -> Vec<u8> {
     let mut version = hlc::VersionVector::default();
     ops.iter().for_each(|o| version.observe(o.stamp));
+    encode_set(ChangeKind::Delta, collection, ops, version)
+}
+
+/// An encoded change set in this engine's vector space, claiming `version`.
+fn encode_set(kind: ChangeKind, collection: &str, ops: Vec<Op>, version: hlc::VersionVector) -> Vec<u8> {
     codec::encode(&ChangeSet {
-        kind: ChangeKind::Delta,
+        kind,
         collection_id: collection.into(),
         face_model_version: VERSION.into(),
         dimension: DIM as u32,
@@ -317,16 +322,8 @@ fn any_change_set() -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|(collection, ops, claimed, snapshot)| {
             let mut version = hlc::VersionVector::default();
             claimed.into_iter().for_each(|s| version.observe(s));
-            codec::encode(&ChangeSet {
-                kind: if snapshot { ChangeKind::Snapshot } else { ChangeKind::Delta },
-                collection_id: collection,
-                face_model_version: VERSION.into(),
-                dimension: DIM as u32,
-                version,
-                ops,
-                floor: Default::default(),
-            })
-            .unwrap()
+            let kind = if snapshot { ChangeKind::Snapshot } else { ChangeKind::Delta };
+            encode_set(kind, &collection, ops, version)
         })
 }
 
