@@ -29,6 +29,12 @@ bash web/build.sh
 # The engine crates on their own, so nothing non-portable hides behind the adapter's features.
 cargo build --release --target wasm32-unknown-unknown -p likeness-vision -p likeness-collections
 
+step "collections without the vision engine (what a server links): builds, and no model runtime in its tree"
+cargo check --release -p likeness-collections --no-default-features
+if cargo tree -p likeness-collections --no-default-features -e normal | grep -E "^.* (tract-[a-z-]+|image) v"; then
+  echo "likeness-collections without default features still pulls a model runtime or image decoder"; exit 1
+fi
+
 step "wasm32: bindings and IndexedDB store in headless Chromium (wasm-bindgen-test)"
 CHROMEDRIVER=$(command -v chromedriver) cargo test --release --target wasm32-unknown-unknown -p likeness-wasm
 

@@ -11,6 +11,10 @@
 //! - [`codec`]: the versioned, checksummed binary format of snapshots and deltas.
 //! - [`store`]: the persistence trait, with in-memory and directory implementations.
 //! - [`search`]: the contiguous vector index with SIMD dot products and an exact int8 scan.
+//!
+//! The default feature `vision` adds the operations that run the vision engine on images.
+//! Without it nothing links a model runtime: a server can hold, merge and search collections
+//! with the same types.
 
 pub mod api;
 pub mod codec;

@@ -26,8 +26,10 @@ use crate::paging;
 use crate::search::VectorIndex;
 use crate::state::{CollectionMeta, CollectionState, IndexChange, Op, OpKind, StoredFace, UserValue};
 use crate::store::Store;
+#[cfg(feature = "vision")]
+use likeness_vision::FaceEngine;
 use likeness_vision::{
-    AnalyzedImage, Calibration, EmbeddedFace, FaceDetail, FaceEngine, ImageInput, OrientationCorrection, QualityFilter,
+    AnalyzedImage, Calibration, EmbeddedFace, FaceDetail, ImageInput, OrientationCorrection, QualityFilter,
     QualityReason,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,6 +206,7 @@ pub struct VectorSpace {
 }
 
 impl VectorSpace {
+    #[cfg(feature = "vision")]
     pub fn of(engine: &FaceEngine) -> Self {
         VectorSpace {
             face_model_version: engine.face_model_version().to_string(),
@@ -270,6 +273,7 @@ fn index_limits(input: &IndexFacesInput) -> Result<(usize, QualityFilter)> {
 
 /// The image half of IndexFaces: decode, detect, choose the faces to store, and embed only
 /// those.
+#[cfg(feature = "vision")]
 pub fn prepare_index_faces(
     engine: &FaceEngine,
     input: &IndexFacesInput,
@@ -297,6 +301,7 @@ pub fn prepare_index_faces(
 
 /// The image half of SearchFacesByImage and SearchUsersByImage: detect, and embed only the
 /// largest face. The others are kept as descriptions when `describe_others` (UnsearchedFaces).
+#[cfg(feature = "vision")]
 pub fn prepare_search(engine: &FaceEngine, image: ImageInput<'_>, describe_others: bool) -> Result<PreparedImage> {
     let decoded = likeness_vision::decode(image)?;
     let located = engine.locate(&decoded.image)?;
@@ -768,6 +773,7 @@ impl<S: Store> Collections<S> {
 
     /// IndexFaces from image bytes or pixels: [`prepare_index_faces`] then
     /// [`index_faces_prepared`](Self::index_faces_prepared).
+    #[cfg(feature = "vision")]
     pub async fn index_faces_image(
         &mut self,
         engine: &FaceEngine,
@@ -1210,6 +1216,7 @@ impl<S: Store> Collections<S> {
         self.search_faces_prepared(input, &PreparedImage::for_search(analyzed))
     }
 
+    #[cfg(feature = "vision")]
     pub fn search_faces_by_image(
         &self,
         engine: &FaceEngine,
@@ -1306,6 +1313,7 @@ impl<S: Store> Collections<S> {
         self.search_users_prepared(input, &PreparedImage::for_search(analyzed))
     }
 
+    #[cfg(feature = "vision")]
     pub fn search_users_by_image(
         &self,
         engine: &FaceEngine,

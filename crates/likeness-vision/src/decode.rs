@@ -3,9 +3,12 @@
 //! Limits are checked before any pixel is decoded, so a hostile header cannot make us
 //! allocate gigabytes: encoded size first, then the dimensions from the header.
 
+#[cfg(feature = "engine")]
 use crate::error::VisionError;
+#[cfg(feature = "engine")]
 use image::{DynamicImage, ImageDecoder, ImageReader};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "engine")]
 use std::io::Cursor;
 
 /// Largest encoded image accepted, as Rekognition's limit for images passed by reference (15 MB).
@@ -44,6 +47,7 @@ pub struct RgbImage {
     pub pixels: Vec<u8>,
 }
 
+#[cfg(feature = "engine")]
 impl RgbImage {
     #[inline]
     pub(crate) fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
@@ -59,6 +63,7 @@ pub struct DecodedImage {
     pub orientation_correction: OrientationCorrection,
 }
 
+#[cfg(feature = "engine")]
 fn check_dimensions(width: u32, height: u32) -> Result<(), VisionError> {
     if width > MAX_SIDE || height > MAX_SIDE || (width as u64) * (height as u64) > MAX_PIXELS {
         return Err(VisionError::ImageTooLarge(format!(
@@ -74,6 +79,7 @@ fn check_dimensions(width: u32, height: u32) -> Result<(), VisionError> {
 }
 
 /// Decode an input into an upright RGB image, enforcing the size limits.
+#[cfg(feature = "engine")]
 pub fn decode(input: ImageInput<'_>) -> Result<DecodedImage, VisionError> {
     match input {
         ImageInput::Encoded(bytes) => decode_encoded(bytes),
@@ -95,6 +101,7 @@ pub fn decode(input: ImageInput<'_>) -> Result<DecodedImage, VisionError> {
     }
 }
 
+#[cfg(feature = "engine")]
 fn decode_encoded(bytes: &[u8]) -> Result<DecodedImage, VisionError> {
     if bytes.len() > MAX_ENCODED_BYTES {
         return Err(VisionError::ImageTooLarge(format!(

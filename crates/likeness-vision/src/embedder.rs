@@ -11,12 +11,7 @@ use crate::error::{model_error, VisionError};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
-/// Identifies the vector space: vectors from different versions must never be compared.
-/// Bump when the model, preprocessing or alignment template changes.
-pub const FACE_MODEL_VERSION: &str = "likeness-dlib-resnet-1";
-
-/// Length of the face vectors (checked against the model when it loads).
-pub const EMBEDDING_DIMENSION: usize = 128;
+pub use crate::vector::{cosine, normalize, EMBEDDING_DIMENSION, FACE_MODEL_VERSION};
 
 /// dlib's chip: 150 px, its mean face at padding 0.25. The network subtracts its mean RGB
 /// and scales by 1/255 inside the graph, so it takes RGB 0..255.
@@ -83,17 +78,4 @@ impl Embedder {
         let view = out[0].to_plain_array_view::<f32>().map_err(|e| model_error("embedder output", e))?;
         Ok(view.iter().copied().collect())
     }
-}
-
-/// Scale to unit length in place; a zero vector stays zero.
-pub fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 && n.is_finite() {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-}
-
-/// Cosine similarity of two unit vectors.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -44,6 +44,7 @@ impl VisionError {
     }
 }
 
+#[cfg(feature = "engine")]
 pub(crate) fn model_error(context: &str, e: impl std::fmt::Display) -> VisionError {
     VisionError::Model(format!("{context}: {e}"))
 }

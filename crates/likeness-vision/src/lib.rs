@@ -16,22 +16,36 @@
 //! DetectFaces and CompareFaces with Rekognition-shaped [`types`].
 //!
 //! Nothing here touches files, threads or clocks, and no image or vector is ever logged.
+//!
+//! The default feature `engine` brings the models (tract) and decoders (image). Without it
+//! the crate is the data model alone: [`types`], [`QualityFilter`] and [`quality_reasons`],
+//! [`Calibration`], [`vector`], [`ImageInput`], for code that stores or compares faces
+//! without running models (a server relaying collections, say).
 
+#[cfg(feature = "engine")]
 pub mod align;
 pub mod calibration;
 pub mod decode;
+#[cfg(feature = "engine")]
 pub mod detector;
+#[cfg(feature = "engine")]
 pub mod embedder;
+#[cfg(feature = "engine")]
 pub mod engine;
 pub mod error;
 pub mod quality;
 pub mod types;
+pub mod vector;
+#[cfg(feature = "engine")]
 mod warp;
 
 pub use calibration::Calibration;
-pub use decode::{decode, DecodedImage, ImageInput, OrientationCorrection, RgbImage};
-pub use embedder::{cosine, normalize, FACE_MODEL_VERSION};
+#[cfg(feature = "engine")]
+pub use decode::decode;
+pub use decode::{DecodedImage, ImageInput, OrientationCorrection, RgbImage};
+#[cfg(feature = "engine")]
 pub use engine::{FaceEngine, LocatedFace, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD, MAX_FACES};
 pub use error::VisionError;
 pub use quality::{quality_reasons, QualityFilter, QualityReason};
 pub use types::*;
+pub use vector::{cosine, normalize, EMBEDDING_DIMENSION, FACE_MODEL_VERSION};

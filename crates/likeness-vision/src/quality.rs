@@ -1,7 +1,10 @@
 //! Face quality signals (brightness, sharpness, pose) and the quality filter IndexFaces uses.
 
+#[cfg(feature = "engine")]
 use crate::align::{align, AlignmentTemplate};
+#[cfg(feature = "engine")]
 use crate::decode::RgbImage;
+#[cfg(feature = "engine")]
 use crate::detector::Detection;
 use crate::types::{ImageQuality, Pose};
 use serde::{Deserialize, Serialize};
@@ -9,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Tight 64 px crop in which brightness and sharpness are measured, so both are
 /// independent of how large the face is in the photo.
 /// The ArcFace 4-point template (eyes, nose tip, mouth centre) at 64 px: a tight face crop.
+#[cfg(feature = "engine")]
 const QUALITY_TEMPLATE: AlignmentTemplate = AlignmentTemplate {
     size: 64,
     landmarks: [(21.8826, 29.5407), (42.0182, 29.4294), (32.0144, 40.9923), (32.0798, 52.7342)],
@@ -18,9 +22,11 @@ const QUALITY_TEMPLATE: AlignmentTemplate = AlignmentTemplate {
 
 /// Laplacian variance at which sharpness reads 63 (1 - 1/e); a crisp face crop scores
 /// about 150-400, a visibly blurred one under 30.
+#[cfg(feature = "engine")]
 const SHARPNESS_SCALE: f32 = 120.0;
 
 /// Brightness and sharpness, 0-100, of the face region.
+#[cfg(feature = "engine")]
 pub(crate) fn image_quality(img: &RgbImage, det: &Detection) -> ImageQuality {
     let crop = align(img, det, &QUALITY_TEMPLATE);
     let n = QUALITY_TEMPLATE.size;
@@ -48,6 +54,7 @@ pub(crate) fn image_quality(img: &RgbImage, det: &Detection) -> ImageQuality {
 /// both in the roll-corrected frame. This is an estimate (about +-10 degrees), enough for the
 /// EXTREME_POSE filter; positive yaw turns the face towards the viewer's right, positive pitch
 /// lifts the chin.
+#[cfg(feature = "engine")]
 pub(crate) fn pose(det: &Detection) -> Pose {
     let [el, er, nose, mouth, earl, earr] = det.keypoints;
     let roll = (er.1 - el.1).atan2(er.0 - el.0);
@@ -164,7 +171,7 @@ pub fn quality_reasons(
     reasons
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 mod tests {
     use super::*;
 
