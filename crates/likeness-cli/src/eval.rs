@@ -154,16 +154,61 @@ pub fn eval_pairs(
     }
     let paths: Vec<String> = paths.into_iter().collect();
     let vectors = embed_all(engine, &root, &paths, threads, selection);
-    let index: BTreeMap<&str, Option<&Vec<f32>>> =
-        paths.iter().map(String::as_str).zip(vectors.iter().map(Option::as_ref)).collect();
+    score_pairs(engine, &rows, &paths, &vectors, Precision::F32)
+}
+
+/// How stored vectors are kept: what a search compares a probe against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Precision {
+    F32,
+    /// 8 bits a value and one f32 scale per vector (132 bytes at 128-d).
+    Int8,
+    /// 4 bits a value and one f32 scale per vector (68 bytes at 128-d).
+    Int4,
+}
+
+impl Precision {
+    /// The vector as it reads back from storage at this precision (symmetric, per-vector
+    /// scale, round to nearest).
+    pub fn stored(self, v: &[f32]) -> Vec<f32> {
+        let levels = match self {
+            Precision::F32 => return v.to_vec(),
+            Precision::Int8 => 127.0,
+            Precision::Int4 => 7.0,
+        };
+        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        if max == 0.0 {
+            return v.to_vec();
+        }
+        let scale = max / levels;
+        v.iter().map(|x| (x / scale).round().clamp(-levels, levels) * scale).collect()
+    }
+}
+
+/// Metrics of `rows` with each pair's second vector stored at `precision` (the probe, the
+/// first, stays f32).
+pub fn score_pairs(
+    engine: &FaceEngine,
+    rows: &[BTreeMap<String, String>],
+    paths: &[String],
+    vectors: &[Option<Vec<f32>>],
+    precision: Precision,
+) -> Result<EvalReport, String> {
+    let col = |r: &BTreeMap<String, String>, k: &str| r.get(k).cloned().ok_or(format!("pairs file lacks column {k}"));
+    let stored: Vec<Option<Vec<f32>>> = vectors.iter().map(|v| v.as_ref().map(|v| precision.stored(v))).collect();
+    let index: BTreeMap<&str, (Option<&Vec<f32>>, Option<&Vec<f32>>)> = paths
+        .iter()
+        .map(String::as_str)
+        .zip(vectors.iter().map(Option::as_ref).zip(stored.iter().map(Option::as_ref)))
+        .collect();
     let undetected = vectors.iter().filter(|v| v.is_none()).count();
     let mut pos = Vec::new();
     let mut neg = Vec::new();
     let mut folded: Vec<(String, f64, bool)> = Vec::new();
-    for r in &rows {
+    for r in rows {
         let same = col(r, "same")? == "1";
-        let a = index.get(col(r, "path_a")?.as_str()).copied().flatten();
-        let b = index.get(col(r, "path_b")?.as_str()).copied().flatten();
+        let a = index.get(col(r, "path_a")?.as_str()).and_then(|(probe, _)| *probe);
+        let b = index.get(col(r, "path_b")?.as_str()).and_then(|(_, kept)| *kept);
         // Undetected: the answer is wrong whichever way it should have gone.
         let score = match (a, b) {
             (Some(a), Some(b)) => engine.calibration().similarity(cosine(a, b)) as f64 + cosine(a, b) as f64 * 1e-6,
@@ -194,6 +239,29 @@ pub fn eval_pairs(
         undetected,
         kfold_accuracy,
     })
+}
+
+/// The same pairs at each precision, from one embedding pass.
+pub fn eval_storage(
+    engine: &FaceEngine,
+    pairs_file: &Path,
+    root: Option<&Path>,
+    threads: usize,
+    selection: FaceSelection,
+    precisions: &[Precision],
+) -> Result<Vec<(Precision, EvalReport)>, String> {
+    let rows = read_tsv(pairs_file)?;
+    let root: PathBuf =
+        root.map(Path::to_path_buf).unwrap_or_else(|| pairs_file.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let mut paths = BTreeSet::new();
+    for r in &rows {
+        for k in ["path_a", "path_b"] {
+            paths.insert(r.get(k).cloned().ok_or(format!("pairs file lacks column {k}"))?);
+        }
+    }
+    let paths: Vec<String> = paths.into_iter().collect();
+    let vectors = embed_all(engine, &root, &paths, threads, selection);
+    precisions.iter().map(|&p| Ok((p, score_pairs(engine, &rows, &paths, &vectors, p)?))).collect()
 }
 
 /// LFW protocol: for each fold, pick the accuracy-maximising threshold on the others and
@@ -259,4 +327,25 @@ pub fn calibrate(
         "knots": cal.knots,
         "rates": at,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_precisions_round_within_half_a_step() {
+        let mut v: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        likeness_vision::normalize(&mut v);
+        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        for (p, levels) in [(Precision::Int8, 127.0), (Precision::Int4, 7.0)] {
+            let s = p.stored(&v);
+            let step = max / levels;
+            assert!(v.iter().zip(&s).all(|(a, b)| (a - b).abs() <= step / 2.0 + 1e-6), "{p:?}");
+            let distinct: BTreeSet<i32> = s.iter().map(|x| (x / step).round() as i32).collect();
+            assert!(distinct.len() <= 2 * levels as usize + 1, "{p:?} uses at most its levels");
+        }
+        assert_eq!(Precision::F32.stored(&v), v);
+        assert_eq!(Precision::Int8.stored(&[0.0; 4]), vec![0.0; 4]);
+    }
 }

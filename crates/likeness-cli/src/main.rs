@@ -63,6 +63,10 @@ enum Command {
         /// Override the alignment template's vertical shift (tuning only).
         #[arg(long, hide = true)]
         align_shift: Option<f32>,
+        /// Also score with the second image of each pair stored at these precisions (the
+        /// probe stays f32): what storing vectors smaller costs in accuracy.
+        #[arg(long, value_enum, num_args = 1..)]
+        stored: Vec<eval::Precision>,
     },
     /// Fit the similarity scale on a manifest (columns path, identity); prints knots and rates.
     Calibrate {
@@ -148,12 +152,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 engine()?.compare_faces(ImageInput::Encoded(&a), ImageInput::Encoded(&b), similarity_threshold)?;
             print_json(&out)
         }
-        Command::Eval { pairs, root, json, threads, face, align_zoom, align_shift } => {
+        Command::Eval { pairs, root, json, threads, face, align_zoom, align_shift, stored } => {
             let mut engine = engine()?;
             let mut template = engine.embedder_mut().template();
             template.zoom = align_zoom.unwrap_or(template.zoom);
             template.shift_y = align_shift.unwrap_or(template.shift_y);
             engine.embedder_mut().set_template(template);
+            if !stored.is_empty() {
+                let reports =
+                    eval::eval_storage(&engine, &pairs, root.as_deref(), threads, face, &stored).map_err(usage)?;
+                let out: Vec<_> =
+                    reports.iter().map(|(p, r)| serde_json::json!({ "stored": p, "report": r })).collect();
+                return print_json(&out);
+            }
             let report = eval::eval_pairs(&engine, &pairs, root.as_deref(), threads, face).map_err(usage)?;
             if json {
                 print_json(&report)
