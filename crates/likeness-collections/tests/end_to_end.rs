@@ -5,7 +5,7 @@
 use likeness_collections::*;
 mod common;
 use common::{coll, sfi, sui, user};
-use likeness_vision::{FaceEngine, ImageInput, QualityFilter};
+use likeness_vision::{FaceEngine, ImageInput, QualityFilter, QualityReason};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -119,4 +119,40 @@ fn corrupt_input_stores_nothing() {
     assert_eq!(e.exception_name(), "InvalidImageFormatException");
     assert_eq!(c.describe_collection(&coll("x")).unwrap().face_count, 0);
     assert!(c.store().collections["x"].deltas.len() == 1, "only CreateCollection was written");
+}
+
+/// Image work embeds only the faces an operation uses: IndexFaces the ones it stores,
+/// searches the largest; the others are described, never embedded.
+#[test]
+fn image_work_embeds_only_the_faces_the_operation_uses() {
+    let Some(root) = data() else { return };
+    let group = root.join("../groups/2007_007763.jpg");
+    let bytes = std::fs::read(&group).unwrap();
+    let engine = FaceEngine::embedded().unwrap();
+    let detected = engine.detect_faces(ImageInput::Encoded(&bytes)).unwrap().face_details.len();
+    assert!(detected >= 3, "{} has {detected} faces", group.display());
+
+    let input = IndexFacesInput {
+        collection_id: "g".into(),
+        external_image_id: None,
+        max_faces: Some(1),
+        quality_filter: None,
+    };
+    let prepared = service::prepare_index_faces(&engine, &input, ImageInput::Encoded(&bytes)).unwrap();
+    assert_eq!(prepared.embedded.len(), 1, "MaxFaces 1: one face embedded");
+    assert_eq!(prepared.skipped.len(), detected - 1, "the others are reported, not embedded");
+
+    let search = service::prepare_search(&engine, ImageInput::Encoded(&bytes), true).unwrap();
+    assert_eq!(search.embedded.len(), 1, "a search embeds the largest face only");
+    assert_eq!(search.skipped.len(), detected - 1);
+
+    // And the collection gets exactly what was prepared.
+    let mut c =
+        block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1)), 1, VectorSpace::of(&engine)))
+            .unwrap();
+    block_on(c.create_collection(&coll("g"))).unwrap();
+    let out = block_on(c.index_faces_prepared(&input, prepared)).unwrap();
+    assert_eq!(out.face_records.len(), 1);
+    assert_eq!(out.unindexed_faces.len(), detected - 1);
+    assert!(out.unindexed_faces.iter().any(|u| u.reasons.contains(&QualityReason::ExceedsMaxFaces)));
 }
