@@ -140,7 +140,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Collection(cmd) => {
             let store = cli.store.unwrap_or_else(collections_cmd::default_store);
-            print_json(&collections_cmd::run(&store, cmd)?)
+            let out = collections_cmd::run(&store, cmd)?;
+            print_json(&out)?;
+            // A many-image IndexFaces prints its summary either way, and fails if any image did.
+            match out["Summary"]["ImagesFailed"].as_u64() {
+                Some(failed) if failed > 0 => Err(Failure {
+                    name: "IndexFacesIncomplete".into(),
+                    message: format!("{failed} of {} images failed; see Images[].Error", out["Summary"]["Images"]),
+                    code: 1,
+                }),
+                _ => Ok(()),
+            }
         }
         Command::DetectFaces { image } => {
             let bytes = read_image(&image)?;

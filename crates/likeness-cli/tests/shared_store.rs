@@ -92,7 +92,7 @@ fn a_folder_indexes_in_one_call_with_a_summary() {
     }
     std::fs::write(folder.path().join("broken.jpg"), b"not an image").unwrap();
     std::fs::write(folder.path().join("notes.txt"), b"skipped: not an image file name").unwrap();
-    let out = ok_json(likeness(
+    let run = likeness(
         store.path(),
         &[
             "index-faces",
@@ -103,7 +103,11 @@ fn a_folder_indexes_in_one_call_with_a_summary() {
             "--image",
             folder.path().to_str().unwrap(),
         ],
-    ));
+    );
+    // One image failed: the summary is printed and the exit status says so.
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).starts_with("IndexFacesIncomplete: 1 of 3 images failed"));
+    let out: serde_json::Value = serde_json::from_slice(&run.stdout).expect("summary on stdout");
     assert_eq!(out["Summary"]["Images"], 3, "{out}");
     assert_eq!(out["Summary"]["FacesIndexed"], 2, "{out}");
     assert_eq!(out["Summary"]["ImagesFailed"], 1, "{out}");
