@@ -247,12 +247,12 @@ fn select_for_index(
     };
     let mut skipped = Vec::new();
     let mut passing = Vec::new();
-    for i in 0..faces.len() {
+    for (i, (detail, _)) in faces.iter().enumerate() {
         let r = reasons(i, filter);
         if r.is_empty() {
             passing.push(i);
         } else {
-            skipped.push((faces[i].0.clone(), r));
+            skipped.push(((*detail).clone(), r));
         }
     }
     passing.sort_by(|&a, &b| faces[b].1.total_cmp(&faces[a].1));
@@ -520,7 +520,8 @@ fn check_foreign(cs: &ChangeSet, expected: &str, space: &VectorSpace, now_millis
                     )));
                 }
                 let norm = f.vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-                if f.vector.len() != space.dimension || !((norm - 1.0).abs() <= UNIT_TOLERANCE) {
+                let unit = (norm - 1.0).abs() <= UNIT_TOLERANCE; // false for NaN too
+                if f.vector.len() != space.dimension || !unit {
                     return Err(bad_change(format!(
                         "face {} does not hold a {}-d unit vector",
                         f.face_id, space.dimension

@@ -13,7 +13,8 @@
 //!    accept rate.
 //!
 //! [`FaceEngine`] holds the optimised models (load once, run many times) and answers
-//! DetectFaces and CompareFaces with Rekognition-shaped [`types`].
+//! DetectFaces and CompareFaces with Rekognition-shaped [`types`]. [`tracker`] follows faces
+//! across video frames (stable `Person.Index`, embed each face once, best evidence per track).
 //!
 //! Nothing here touches files, threads or clocks, and no image or vector is ever logged.
 //!
@@ -34,6 +35,7 @@ pub mod embedder;
 pub mod engine;
 pub mod error;
 pub mod quality;
+pub mod tracker;
 pub mod types;
 pub mod vector;
 #[cfg(feature = "engine")]

@@ -67,12 +67,12 @@ fn bilinear_checked(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (w, h) = (img.width as i64, img.height as i64);
     let mut acc = [0.0f32; 3];
     for (dy, wy) in [(0i64, 1.0 - ty), (1, ty)] {
-        let yy = y0 + dy;
+        let yy = y0.saturating_add(dy);
         if yy < 0 || yy >= h || wy == 0.0 {
             continue;
         }
         for (dx, wx) in [(0i64, 1.0 - tx), (1, tx)] {
-            let xx = x0 + dx;
+            let xx = x0.saturating_add(dx);
             if xx < 0 || xx >= w || wx == 0.0 {
                 continue;
             }
