@@ -615,10 +615,11 @@ impl<S: Store> Collections<S> {
         out
     }
 
-    fn delta(&self, collection_id: &str, ops: Vec<Op>) -> Result<Vec<u8>> {
+    /// A delta of `ops` with a version vector covering exactly them.
+    fn delta(&self, collection_id: &str, ops: Vec<Op>) -> ChangeSet {
         let mut version = VersionVector::default();
         ops.iter().for_each(|o| version.observe(o.stamp));
-        codec::encode(&ChangeSet {
+        ChangeSet {
             kind: ChangeKind::Delta,
             collection_id: collection_id.to_string(),
             face_model_version: self.space.face_model_version.clone(),
@@ -626,7 +627,7 @@ impl<S: Store> Collections<S> {
             version,
             ops,
             floor: VersionVector::default(),
-        })
+        }
     }
 
     /// Persist `ops` as one delta, then apply them. Nothing changes if the store fails.
@@ -634,8 +635,10 @@ impl<S: Store> Collections<S> {
         if ops.is_empty() {
             return Ok(());
         }
-        let bytes = self.delta(collection_id, ops.clone())?;
+        let cs = self.delta(collection_id, ops);
+        let bytes = codec::encode(&cs)?;
         self.store.append(collection_id, &bytes).await?;
+        let ops = cs.ops;
         let dim = self.space.dimension;
         let c = self
             .collections
@@ -1369,7 +1372,8 @@ impl<S: Store> Collections<S> {
         let cs = codec::decode(bytes)?;
         check_foreign(&cs, expected_collection, &self.space, self.clock.now_millis())?;
         let id = cs.collection_id;
-        let encoded = self.delta(&id, cs.ops.clone())?;
+        let cs = self.delta(&id, cs.ops);
+        let encoded = codec::encode(&cs)?;
         self.store.append(&id, &encoded).await?;
         for op in &cs.ops {
             self.hlc.observe(op.stamp);
