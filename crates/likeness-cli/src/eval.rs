@@ -161,7 +161,8 @@ pub fn eval_pairs(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum Precision {
     F32,
-    /// 8 bits a value and one f32 scale per vector (132 bytes at 128-d).
+    /// 8 bits a value: the canonical int8 codes collections store (128 bytes at 128-d,
+    /// plus an f32 scale in memory).
     Int8,
     /// 4 bits a value and one f32 scale per vector (68 bytes at 128-d).
     Int4,
@@ -173,6 +174,10 @@ impl Precision {
     pub fn stored(self, v: &[f32]) -> Vec<f32> {
         let levels = match self {
             Precision::F32 => return v.to_vec(),
+            // Exactly what a collection stores and searches.
+            Precision::Int8 if v.iter().any(|x| *x != 0.0) => {
+                return likeness_collections::search::dequantize(&likeness_collections::search::quantize(v))
+            }
             Precision::Int8 => 127.0,
             Precision::Int4 => 7.0,
         };
@@ -338,7 +343,11 @@ mod tests {
         let mut v: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
         likeness_vision::normalize(&mut v);
         let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        for (p, levels) in [(Precision::Int8, 127.0), (Precision::Int4, 7.0)] {
+        let int8 = Precision::Int8.stored(&v);
+        let norm: f32 = int8.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cos: f32 = int8.iter().zip(&v).map(|(a, b)| a * b).sum();
+        assert!((norm - 1.0).abs() < 1e-5 && cos > 0.9999, "int8 reads back as a unit vector near v: {norm} {cos}");
+        for (p, levels) in [(Precision::Int4, 7.0)] {
             let s = p.stored(&v);
             let step = max / levels;
             assert!(v.iter().zip(&s).all(|(a, b)| (a - b).abs() <= step / 2.0 + 1e-6), "{p:?}");

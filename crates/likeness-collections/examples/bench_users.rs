@@ -74,7 +74,9 @@ fn unit(seed: u64) -> Vec<f32> {
     v
 }
 
-fn fixture(faces: usize, users: usize) -> (Vec<u8>, Vec<String>) {
+/// A collection of `faces` faces, `users` of them users (0: no users); with `external`, each
+/// face has an ExternalImageId as a photo app would set it (a 16-character file name).
+fn fixture(faces: usize, users: usize, external: bool) -> (Vec<u8>, Vec<String>) {
     let mut ops = Vec::with_capacity(faces * 2 + users + 1);
     let mut n = 0u32;
     let mut stamp = || {
@@ -87,18 +89,18 @@ fn fixture(faces: usize, users: usize) -> (Vec<u8>, Vec<String>) {
     for i in 0..faces {
         let s = stamp();
         let id = ids::face_id(s, 0);
-        face_ids.push(id.clone());
+        face_ids.push(id.to_string());
         let face = StoredFace {
             face_id: id,
             image_id: ids::image_id("bench", &(i as u64).to_le_bytes()),
-            external_image_id: None,
+            external_image_id: external.then(|| format!("IMG_{:06}.jpeg", i)),
             bounding_box: BoundingBox { width: 0.3, height: 0.4, left: 0.2, top: 0.2 },
             confidence: 99.0,
-            vector: unit(i as u64 / 10),
+            vector: likeness_collections::search::quantize(&unit(i as u64 / 10)),
         };
         ops.push(Op { stamp: s, kind: OpKind::AddFace(face) });
     }
-    let per_user = per_user(faces, users);
+    let per_user = if users == 0 { 0 } else { per_user(faces, users) };
     for u in 0..users {
         let user_id = format!("user-{u}");
         let value = UserValue { live: true, client_request_token: None };
@@ -106,7 +108,7 @@ fn fixture(faces: usize, users: usize) -> (Vec<u8>, Vec<String>) {
         for f in &face_ids[u * per_user..(u + 1) * per_user] {
             ops.push(Op {
                 stamp: stamp(),
-                kind: OpKind::Associate { face_id: f.clone(), user_id: Some(user_id.clone()) },
+                kind: OpKind::Associate { face_id: ids::Uuid::parse(f).expect("uuid"), user_id: Some(user_id.clone()) },
             });
         }
     }
@@ -150,7 +152,17 @@ fn open<S: Store>(store: S) -> Collections<S> {
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (faces, users) = (args.first().copied().unwrap_or(100_000), args.get(1).copied().unwrap_or(10_000));
-    let (bytes, face_ids) = fixture(faces, users);
+    // Memory of faces alone (with ExternalImageIds), then of the users fixture.
+    let faces_only_per_face = {
+        let (bytes, _) = fixture(faces, 0, true);
+        let before = live();
+        let mut c = open(NoFiles);
+        block_on(c.apply_changes("bench", &bytes)).expect("fixture merges");
+        let per_face = (live() - before) as f64 / faces as f64;
+        drop(c);
+        per_face
+    };
+    let (bytes, face_ids) = fixture(faces, users, false);
     let before = live();
     let mut c = open(NoFiles);
     let t = Instant::now();
@@ -229,7 +241,8 @@ fn main() {
         5.min(free.len().max(1)),
     );
     println!(
-        "{{\"faces\": {faces}, \"users\": {users}, \"merge_fixture_ms\": {load_ms:.0}, \"create_user_ms\": {create:.3}, \"associate_faces_ms\": {associate:.3}, \"disassociate_faces_ms\": {disassociate:.3}, \"delete_faces_ms\": {delete:.3}, \"delete_user_ms\": {delete_user:.3}, \"delete_faces_with_fold_ms\": {delete_persisted:.1}, \"snapshot_bytes\": {snapshot_bytes}, \"memory_bytes_per_face\": {memory_per_face:.0}, \"index_bytes_per_face\": {}}}",
+        "{{\"faces\": {faces}, \"users\": {users}, \"merge_fixture_ms\": {load_ms:.0}, \"create_user_ms\": {create:.3}, \"associate_faces_ms\": {associate:.3}, \"disassociate_faces_ms\": {disassociate:.3}, \"delete_faces_ms\": {delete:.3}, \"delete_user_ms\": {delete_user:.3}, \"delete_faces_with_fold_ms\": {delete_persisted:.1}, \"snapshot_bytes\": {snapshot_bytes}, \"memory_bytes_per_face_with_users\": {memory_per_face:.0}, \"memory_bytes_per_face_no_users_with_external_ids\": {faces_only_per_face:.0}, \"snapshot_bytes_per_face\": {:.0}, \"index_bytes_per_face\": {}}}",
+        snapshot_bytes as f64 / faces as f64,
         c.collection("bench").expect("live").index_bytes_per_face()
     );
 }

@@ -71,7 +71,8 @@ fn main() {
             max_faces: Some(MAX_FACES as u32),
             quality_filter: Some(QualityFilter::None),
         };
-        let image_id = likeness_collections::ids::image_id("synthetic", format!("image {image_no}").as_bytes());
+        let image_id =
+            likeness_collections::ids::image_id("synthetic", format!("image {image_no}").as_bytes()).to_string();
         let indexed = block_on(c.index_faces_analyzed(&input, &image_id, analyzed)).expect("index");
         face_ids.extend(indexed.face_records.into_iter().map(|r| r.face.face_id));
         image_no += 1;

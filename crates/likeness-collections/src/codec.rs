@@ -2,7 +2,7 @@
 //! operations with a header, so a snapshot is simply "every operation since nothing".
 //!
 //! ```text
-//! "LKNS" | format u16 (=1) | kind u8 (0 snapshot, 1 delta) | 0u8
+//! "LKNS" | format u16 (=2) | kind u8 (0 snapshot, 1 delta) | 0u8
 //! section*: tag u8 | length u32 LE | payload
 //!   1 HEADER  collection id, FaceModelVersion, vector dimension
 //!   2 VERSION version vector: the state the sender had
@@ -18,17 +18,28 @@
 //! (rather than truncates) anything past the format's limits: a `u32` length per string,
 //! vector, operation count and section.
 //!
-//! Builds before this one wrote a removed face as an AddFace with an empty vector followed
-//! by its RemoveFace; [`decode`] still reads that and keeps only the removal. Golden files in
-//! `tests/golden/` pin the format.
+//! Format 2 (written since the int8 store) holds FaceIds and ImageIds as 16 raw bytes and
+//! each face vector as its canonical int8 codes, `dimension` bytes with no length (about
+//! 250 bytes per face, against 709 in format 1). Format 1 held ids as strings and vectors as
+//! f32; [`decode`] reads both, turning a format-1 unit vector into its codes, so stores and
+//! peers written by older builds still load. Format-1 builds also wrote a removed face as an
+//! AddFace with an empty vector followed by its RemoveFace; [`decode`] keeps only the
+//! removal. Golden files in `tests/golden/` pin both formats.
 
 use crate::error::{CollectionError, Result};
 use crate::hlc::{Hlc, VersionVector};
+use crate::ids::Uuid;
+use crate::search::{is_canonical, quantize};
 use crate::state::{CollectionMeta, Op, OpKind, StoredFace, UserValue};
 use likeness_vision::BoundingBox;
 
 pub const MAGIC: &[u8; 4] = b"LKNS";
-pub const FORMAT_VERSION: u16 = 1;
+/// The format this build writes.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format this build reads.
+pub const OLDEST_FORMAT: u16 = 1;
+/// Largest deviation from unit length of a format-1 (f32) vector.
+const V1_UNIT_TOLERANCE: f32 = 1e-3;
 const TAG_HEADER: u8 = 1;
 const TAG_VERSION: u8 = 2;
 const TAG_OPS: u8 = 3;
@@ -102,6 +113,13 @@ impl Writer {
             None => self.u8(0),
         }
     }
+    fn uuid(&mut self, format: u16, id: &Uuid) {
+        if format == 1 {
+            self.str(&id.to_string())
+        } else {
+            self.0.extend_from_slice(&id.0)
+        }
+    }
     fn hlc(&mut self, h: Hlc) {
         self.u64(h.millis);
         self.u32(h.counter);
@@ -164,6 +182,17 @@ impl<'a> Reader<'a> {
             t => Err(bad(format!("bad boolean {t}"))),
         }
     }
+    fn uuid(&mut self, format: u16, what: &str) -> Result<Uuid> {
+        if format == 1 {
+            let s = self.str()?;
+            Uuid::parse(&s).ok_or_else(|| bad(format!("{what} {s:?} is not a lowercase UUID")))
+        } else {
+            let b = self.take(16)?;
+            let mut id = [0u8; 16];
+            id.copy_from_slice(b);
+            Ok(Uuid(id))
+        }
+    }
     fn hlc(&mut self) -> Result<Hlc> {
         Ok(Hlc { millis: self.u64()?, counter: self.u32()?, replica: self.u64()? })
     }
@@ -172,7 +201,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn write_op(w: &mut Writer, op: &Op) {
+fn write_op(w: &mut Writer, format: u16, op: &Op) {
     w.hlc(op.stamp);
     match &op.kind {
         OpKind::Meta(m) => {
@@ -183,21 +212,25 @@ fn write_op(w: &mut Writer, op: &Op) {
         }
         OpKind::AddFace(f) => {
             w.u8(2);
-            w.str(&f.face_id);
-            w.str(&f.image_id);
+            w.uuid(format, &f.face_id);
+            w.uuid(format, &f.image_id);
             w.opt_str(f.external_image_id.as_deref());
             let b = f.bounding_box;
             for v in [b.width, b.height, b.left, b.top, f.confidence] {
                 w.f32(v);
             }
-            w.len32(f.vector.len());
-            for &v in &f.vector {
-                w.f32(v);
+            if format == 1 {
+                w.len32(f.vector.len());
+                for v in crate::search::dequantize(&f.vector) {
+                    w.f32(v);
+                }
+            } else {
+                w.0.extend(f.vector.iter().map(|&c| c as u8));
             }
         }
         OpKind::RemoveFace { face_id } => {
             w.u8(3);
-            w.str(face_id);
+            w.uuid(format, face_id);
         }
         OpKind::User { user_id, value } => {
             w.u8(4);
@@ -207,48 +240,84 @@ fn write_op(w: &mut Writer, op: &Op) {
         }
         OpKind::Associate { face_id, user_id } => {
             w.u8(5);
-            w.str(face_id);
+            w.uuid(format, face_id);
             w.opt_str(user_id.as_deref());
         }
     }
 }
 
-fn read_op(r: &mut Reader<'_>, dimension: usize) -> Result<Op> {
+/// A face vector: format 2's canonical codes, or format 1's f32 unit vector (empty for the
+/// old tombstone form) turned into codes.
+fn read_vector(r: &mut Reader<'_>, format: u16, dimension: usize) -> Result<Vec<i8>> {
+    if format >= 2 {
+        let codes: Vec<i8> = r.take(dimension)?.iter().map(|&b| b as i8).collect();
+        if !is_canonical(&codes) {
+            return Err(bad("face vector is not in canonical int8 form"));
+        }
+        return Ok(codes);
+    }
+    let n = r.u32()? as usize;
+    if n != 0 && n != dimension {
+        return Err(bad(format!("face vector has {n} values; the collection's dimension is {dimension}")));
+    }
+    let raw = r.take(n.checked_mul(4).ok_or_else(|| bad("face vector too long"))?)?;
+    let vector: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if vector.iter().any(|v| !v.is_finite()) {
+        return Err(bad("face vector holds a non-finite value"));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if (norm - 1.0).abs() > V1_UNIT_TOLERANCE {
+        return Err(bad(format!("face vector has length {norm}; stored vectors are unit vectors")));
+    }
+    Ok(quantize(&vector))
+}
+
+fn read_op(r: &mut Reader<'_>, format: u16, dimension: usize) -> Result<Op> {
     let stamp = r.hlc()?;
     let kind = match r.u8()? {
         1 => OpKind::Meta(CollectionMeta { live: r.bool()?, face_model_version: r.str()?, created_millis: r.u64()? }),
         2 => {
-            let face_id = r.str()?;
-            let image_id = r.str()?;
+            let face_id = r.uuid(format, "FaceId")?;
+            let image_id = r.uuid(format, "ImageId")?;
             let external_image_id = r.opt_str()?;
             let bounding_box = BoundingBox { width: r.f32()?, height: r.f32()?, left: r.f32()?, top: r.f32()? };
             let confidence = r.f32()?;
-            let n = r.u32()? as usize;
-            if n != 0 && n != dimension {
-                return Err(bad(format!("face vector has {n} values; the collection's dimension is {dimension}")));
-            }
-            let raw = r.take(n * 4)?;
-            let vector: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            if vector.iter().any(|v| !v.is_finite()) {
-                return Err(bad("face vector holds a non-finite value"));
-            }
+            let vector = read_vector(r, format, dimension)?;
             OpKind::AddFace(StoredFace { face_id, image_id, external_image_id, bounding_box, confidence, vector })
         }
-        3 => OpKind::RemoveFace { face_id: r.str()? },
+        3 => OpKind::RemoveFace { face_id: r.uuid(format, "FaceId")? },
         4 => {
             OpKind::User { user_id: r.str()?, value: UserValue { live: r.bool()?, client_request_token: r.opt_str()? } }
         }
-        5 => OpKind::Associate { face_id: r.str()?, user_id: r.opt_str()? },
+        5 => OpKind::Associate { face_id: r.uuid(format, "FaceId")?, user_id: r.opt_str()? },
         t => return Err(bad(format!("unknown operation type {t}"))),
     };
     Ok(Op { stamp, kind })
 }
 
-/// Encode a change set; refuses one past the format's limits (a section over 4 GiB).
+/// Encode a change set in the current format; refuses one past the format's limits (a
+/// section over 4 GiB).
 pub fn encode(cs: &ChangeSet) -> Result<Vec<u8>> {
+    encode_format(cs, FORMAT_VERSION)
+}
+
+/// Encode in an older format this build still reads (compatibility tests, and peers that
+/// have not upgraded).
+pub fn encode_format(cs: &ChangeSet, format: u16) -> Result<Vec<u8>> {
+    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&format) {
+        return Err(bad(format!("format {format} cannot be written")));
+    }
+    if format >= 2
+        && cs.ops.iter().any(|op| matches!(&op.kind, OpKind::AddFace(f) if f.vector.len() != cs.dimension as usize))
+    {
+        return Err(bad("a face vector does not match the change set's dimension"));
+    }
     let mut w = Writer::default();
     w.0.extend_from_slice(MAGIC);
-    w.0.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    w.0.extend_from_slice(&format.to_le_bytes());
     w.u8(match cs.kind {
         ChangeKind::Snapshot => 0,
         ChangeKind::Delta => 1,
@@ -265,7 +334,7 @@ pub fn encode(cs: &ChangeSet) -> Result<Vec<u8>> {
     let mut o = Writer::default();
     o.len32(cs.ops.len());
     for op in &cs.ops {
-        write_op(&mut o, op);
+        write_op(&mut o, format, op);
     }
     w.section(TAG_OPS, o);
     if !cs.floor.0.is_empty() {
@@ -304,7 +373,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeSet> {
         return Err(bad("not a Likeness change set (bad magic)"));
     }
     let format = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if format == 0 || format > FORMAT_VERSION {
+    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&format) {
         return Err(bad(format!("change set format {format} is newer than this build reads ({FORMAT_VERSION})")));
     }
     if bytes.len() < 17 {
@@ -357,7 +426,7 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeSet> {
         }
         ops.reserve(n);
         for _ in 0..n {
-            ops.push(read_op(&mut o, dimension as usize)?);
+            ops.push(read_op(&mut o, format, dimension as usize)?);
         }
         if !o.done() {
             return Err(bad("trailing bytes after the operations"));
@@ -370,10 +439,10 @@ pub fn decode(bytes: &[u8]) -> Result<ChangeSet> {
 /// Earlier builds sent a removed face as an AddFace with an empty vector beside its
 /// RemoveFace. Keep the removal only; an empty vector without a removal is malformed.
 fn drop_v1_tombstone_adds(ops: &mut Vec<Op>) -> Result<()> {
-    let removed: std::collections::BTreeSet<&str> = ops
+    let removed: std::collections::BTreeSet<Uuid> = ops
         .iter()
         .filter_map(|op| match &op.kind {
-            OpKind::RemoveFace { face_id } => Some(face_id.as_str()),
+            OpKind::RemoveFace { face_id } => Some(*face_id),
             _ => None,
         })
         .collect();
@@ -382,8 +451,8 @@ fn drop_v1_tombstone_adds(ops: &mut Vec<Op>) -> Result<()> {
         .iter()
         .map(|op| match &op.kind {
             OpKind::AddFace(f) if f.vector.is_empty() => {
-                if !removed.contains(f.face_id.as_str()) {
-                    orphan = Some(f.face_id.clone());
+                if !removed.contains(&f.face_id) {
+                    orphan = Some(f.face_id);
                 }
                 false
             }
@@ -404,6 +473,10 @@ fn drop_v1_tombstone_adds(ops: &mut Vec<Op>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn face() -> Uuid {
+        Uuid([0xab; 16])
+    }
 
     fn sample() -> ChangeSet {
         let stamp = Hlc { millis: 5, counter: 1, replica: 9 };
@@ -427,15 +500,15 @@ mod tests {
                 Op {
                     stamp,
                     kind: OpKind::AddFace(StoredFace {
-                        face_id: "f".into(),
-                        image_id: "i".into(),
+                        face_id: face(),
+                        image_id: Uuid([7; 16]),
                         external_image_id: Some("x:y".into()),
                         bounding_box: BoundingBox { width: 0.1, height: 0.2, left: 0.3, top: 0.4 },
                         confidence: 99.0,
-                        vector: vec![0.6, 0.8],
+                        vector: quantize(&[0.6, 0.8]),
                     }),
                 },
-                Op { stamp, kind: OpKind::Associate { face_id: "f".into(), user_id: Some("u".into()) } },
+                Op { stamp, kind: OpKind::Associate { face_id: face(), user_id: Some("u".into()) } },
             ],
             floor: VersionVector::default(),
         }
@@ -445,6 +518,8 @@ mod tests {
     fn round_trips() {
         let cs = sample();
         assert_eq!(decode(&encode(&cs).unwrap()).unwrap(), cs);
+        assert_eq!(decode(&encode_format(&cs, 1).unwrap()).unwrap(), cs, "format 1 keeps the same codes");
+        assert!(encode(&cs).unwrap().len() < encode_format(&cs, 1).unwrap().len());
         let mut with_floor = cs.clone();
         with_floor.floor.observe(Hlc { millis: 3, counter: 0, replica: 9 });
         assert_eq!(decode(&encode(&with_floor).unwrap()).unwrap(), with_floor);
@@ -452,15 +527,29 @@ mod tests {
 
     #[test]
     fn every_truncation_and_bit_flip_is_rejected() {
-        let bytes = encode(&sample()).unwrap();
-        for n in 0..bytes.len() {
-            assert!(matches!(decode(&bytes[..n]), Err(CollectionError::InvalidSnapshot(_))), "prefix {n}");
+        for bytes in [encode(&sample()).unwrap(), encode_format(&sample(), 1).unwrap()] {
+            for n in 0..bytes.len() {
+                assert!(matches!(decode(&bytes[..n]), Err(CollectionError::InvalidSnapshot(_))), "prefix {n}");
+            }
+            for i in 0..bytes.len() {
+                let mut b = bytes.clone();
+                b[i] ^= 0x10;
+                assert!(decode(&b).is_err(), "flip at {i}");
+            }
         }
-        for i in 0..bytes.len() {
-            let mut b = bytes.clone();
-            b[i] ^= 0x10;
-            assert!(decode(&b).is_err(), "flip at {i}");
-        }
+    }
+
+    #[test]
+    fn format_1_vectors_must_be_unit_and_format_2_codes_canonical() {
+        let mut cs = sample();
+        let OpKind::AddFace(f) = &mut cs.ops[1].kind else { unreachable!() };
+        f.vector = vec![50, 60];
+        let e = decode(&encode(&cs).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("canonical"), "{e}");
+        // The same codes written as format 1 decode to their unit vector's codes.
+        let v1 = decode(&encode_format(&cs, 1).unwrap()).unwrap();
+        let OpKind::AddFace(f) = &v1.ops[1].kind else { unreachable!() };
+        assert_eq!(f.vector, quantize(&[50.0, 60.0]));
     }
 
     #[test]
@@ -476,12 +565,13 @@ mod tests {
         let mut cs = sample();
         let OpKind::AddFace(f) = &mut cs.ops[1].kind else { unreachable!() };
         f.vector.clear();
-        let bytes = encode(&cs).unwrap();
+        assert!(encode(&cs).is_err(), "format 2 has no empty vectors");
+        let bytes = encode_format(&cs, 1).unwrap();
         assert!(matches!(decode(&bytes), Err(CollectionError::InvalidSnapshot(_))), "no removal: malformed");
         let removal =
-            Op { stamp: Hlc { millis: 6, counter: 0, replica: 9 }, kind: OpKind::RemoveFace { face_id: "f".into() } };
+            Op { stamp: Hlc { millis: 6, counter: 0, replica: 9 }, kind: OpKind::RemoveFace { face_id: face() } };
         cs.ops.push(removal.clone());
-        let decoded = decode(&encode(&cs).unwrap()).unwrap();
+        let decoded = decode(&encode_format(&cs, 1).unwrap()).unwrap();
         assert!(decoded.ops.iter().all(|op| !matches!(op.kind, OpKind::AddFace(_))), "{:?}", decoded.ops);
         assert!(decoded.ops.contains(&removal));
     }

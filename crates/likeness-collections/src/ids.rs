@@ -41,23 +41,79 @@ pub fn check_client_request_token(token: &str) -> Result<()> {
     check("ClientRequestToken", token, 64, &['-', '_'])
 }
 
-/// FaceId: a lowercase hyphenated UUID.
+/// FaceId: a lowercase hyphenated UUID (Rekognition's pattern).
 pub fn check_face_id(id: &str) -> Result<()> {
-    let ok = id.len() == 36
-        && id.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!("FaceId {id:?} is not a UUID")))
+    parse_face_id(id).map(|_| ())
+}
+
+/// A FaceId from a request, as the binary id the collections keep.
+pub fn parse_face_id(id: &str) -> Result<Uuid> {
+    Uuid::parse(id).ok_or_else(|| invalid(format!("FaceId {id:?} is not a lowercase UUID")))
+}
+
+/// A 128-bit id kept in binary (16 bytes rather than a 36-byte string on the heap) and
+/// written as Rekognition writes FaceIds and ImageIds: lowercase, hyphenated 8-4-4-4-12.
+/// Every value has a valid text form, so a malformed id cannot be stored.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Uuid(pub [u8; 16]);
+
+/// A face's id.
+pub type FaceId = Uuid;
+/// An image's id.
+pub type ImageId = Uuid;
+
+impl Uuid {
+    /// Parse the lowercase hyphenated form; anything else (upper case, braces, no hyphens)
+    /// is `None`.
+    pub fn parse(s: &str) -> Option<Uuid> {
+        let b = s.as_bytes();
+        if b.len() != 36 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        let mut nibbles = 0usize;
+        for (i, &c) in b.iter().enumerate() {
+            if [8, 13, 18, 23].contains(&i) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let v = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            out[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
+            nibbles += 1;
+        }
+        Some(Uuid(out))
+    }
+
+    /// 16 bytes shaped as a version-4 UUID (version and variant bits set).
+    pub fn v4_shaped(mut b: [u8; 16]) -> Uuid {
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Uuid(b)
     }
 }
 
-/// Format 16 bytes as a version-4-shaped UUID string.
-pub fn uuid_from_bytes(mut b: [u8; 16]) -> String {
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+impl std::fmt::Display for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, x) in self.0.iter().enumerate() {
+            if [4, 6, 8, 10].contains(&i) {
+                f.write_str("-")?;
+            }
+            write!(f, "{x:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 fn hash16(parts: &[&[u8]]) -> [u8; 16] {
@@ -73,13 +129,13 @@ fn hash16(parts: &[&[u8]]) -> [u8; 16] {
 }
 
 /// ImageId of an image's bytes (encoded bytes, or raw pixels with their size) in a collection.
-pub fn image_id(collection_id: &str, content: &[u8]) -> String {
-    uuid_from_bytes(hash16(&[b"likeness-image", collection_id.as_bytes(), content]))
+pub fn image_id(collection_id: &str, content: &[u8]) -> ImageId {
+    Uuid::v4_shaped(hash16(&[b"likeness-image", collection_id.as_bytes(), content]))
 }
 
 /// FaceId of the `index`-th face stored by the operation stamped `stamp`.
-pub fn face_id(stamp: Hlc, index: usize) -> String {
-    uuid_from_bytes(hash16(&[
+pub fn face_id(stamp: Hlc, index: usize) -> FaceId {
+    Uuid::v4_shaped(hash16(&[
         b"likeness-face",
         &stamp.millis.to_le_bytes(),
         &stamp.counter.to_le_bytes(),
@@ -108,11 +164,14 @@ mod tests {
     fn generated_ids_are_uuids_and_distinct() {
         let s = Hlc { millis: 1, counter: 0, replica: 2 };
         let a = face_id(s, 0);
-        assert!(check_face_id(&a).is_ok());
+        assert!(check_face_id(&a.to_string()).is_ok());
+        assert_eq!(Uuid::parse(&a.to_string()), Some(a), "text form round-trips");
         assert_ne!(a, face_id(s, 1));
         assert_ne!(a, face_id(Hlc { replica: 3, ..s }, 0));
         assert_eq!(image_id("c", b"x"), image_id("c", b"x"));
         assert_ne!(image_id("c", b"x"), image_id("d", b"x"), "keyed per collection");
         assert!(check_face_id("not-a-uuid").is_err());
+        assert!(check_face_id(&a.to_string().to_uppercase()).is_err(), "Rekognition's pattern is lowercase");
+        assert!(check_face_id("0123456789abcdef0123456789abcdef0123").is_err());
     }
 }

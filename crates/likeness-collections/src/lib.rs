@@ -10,7 +10,8 @@
 //!   merge to the same state in any order and exchange only deltas.
 //! - [`codec`]: the versioned, checksummed binary format of snapshots and deltas.
 //! - [`store`]: the persistence trait, with in-memory and directory implementations.
-//! - [`search`]: the contiguous vector index with SIMD dot products and an exact int8 scan.
+//! - [`search`]: canonical int8 codes (the one stored form of a vector) and exact top-k
+//!   search over contiguous code rows, with SIMD kernels.
 //!
 //! The default feature `vision` adds the operations that run the vision engine on images.
 //! Without it nothing links a model runtime: a server can hold, merge and search collections

@@ -21,10 +21,10 @@ use crate::api::*;
 use crate::codec::{self, ChangeKind, ChangeSet};
 use crate::error::{invalid, CollectionError, Result};
 use crate::hlc::{check_drift, Clock, Hlc, HlcGenerator, ReplicaId, VersionVector};
-use crate::ids;
+use crate::ids::{self, Uuid};
 use crate::paging;
-use crate::search::VectorIndex;
-use crate::state::{CollectionMeta, CollectionState, IndexChange, Op, OpKind, StoredFace, UserValue};
+use crate::search::{is_canonical, quantize, VectorIndex};
+use crate::state::{CollectionMeta, CollectionState, FaceView, Op, OpKind, StoredFace, UserValue};
 use crate::store::Store;
 #[cfg(feature = "vision")]
 use likeness_vision::FaceEngine;
@@ -32,7 +32,7 @@ use likeness_vision::{
     AnalyzedImage, Calibration, EmbeddedFace, FaceDetail, ImageInput, OrientationCorrection, QualityFilter,
     QualityReason,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// Rekognition's limits.
 pub mod limits {
@@ -52,12 +52,11 @@ pub mod limits {
 }
 use limits::*;
 
-/// One collection in memory: its CRDT state, the search index over its visible faces, and
-/// the index of user vectors.
+/// One collection in memory: its CRDT state (which holds the visible faces' vectors as the
+/// rows search scans) and the index of user vectors.
 #[derive(Debug, Clone)]
 pub struct Collection {
     pub state: CollectionState,
-    faces: VectorIndex,
     users: VectorIndex,
     delta_bytes: usize,
     snapshot_bytes: usize,
@@ -68,60 +67,21 @@ pub struct Collection {
 
 impl Collection {
     fn new(state: CollectionState, dim: usize) -> Self {
-        let mut c = Collection {
-            state,
-            faces: VectorIndex::new(dim),
-            users: VectorIndex::new(dim),
-            delta_bytes: 0,
-            snapshot_bytes: 0,
-            fold_pending: false,
-        };
-        c.rebuild_indexes();
+        let mut c =
+            Collection { state, users: VectorIndex::new(dim), delta_bytes: 0, snapshot_bytes: 0, fold_pending: false };
+        c.rebuild_users();
         c
     }
 
-    /// Build both indexes from the state, moving each visible face's vector into the face
-    /// index: one copy of every vector in memory.
-    fn rebuild_indexes(&mut self) {
-        let dim = self.faces.dim();
-        self.faces = VectorIndex::new(dim);
-        let ids: Vec<String> = self.state.live_faces().map(|f| f.face_id.clone()).collect();
-        for id in ids {
-            self.index_face(&id);
-        }
-        self.rebuild_users();
-    }
-
-    fn index_face(&mut self, face_id: &str) {
-        if let Some(v) = self.state.detach_vector(face_id) {
-            self.faces.insert(face_id, &v);
-        }
-    }
-
-    /// The state's operations since `since`, with each face's vector taken from the index.
     fn ops_since(&self, since: &VersionVector) -> Vec<Op> {
-        let mut ops = self.state.ops_since(since);
-        for op in &mut ops {
-            if let OpKind::AddFace(f) = &mut op.kind {
-                if let Some(v) = self.faces.vector(&f.face_id) {
-                    f.vector = v.to_vec();
-                }
-            }
-        }
-        ops
+        self.state.ops_since(since)
     }
 
-    /// User vector: the normalised mean of the user's normalised face vectors. Measured on
+    /// User vector: the normalised mean of the user's (unit) face vectors. Measured on
     /// lfw-dev against single faces and best-of (see README), the mean identifies best.
     fn user_vector(&self, user_id: &str) -> Option<Vec<f32>> {
-        let mut mean = vec![0.0f32; self.faces.dim()];
-        let mut n = 0;
-        for id in self.state.user_faces(user_id) {
-            if let Some(v) = self.faces.vector(id) {
-                mean.iter_mut().zip(v).for_each(|(m, x)| *m += x);
-                n += 1;
-            }
-        }
+        let mut mean = vec![0.0f32; self.users.dim()];
+        let n = self.state.sum_user_vectors(user_id, &mut mean);
         (n > 0).then(|| {
             likeness_vision::normalize(&mut mean);
             mean
@@ -140,7 +100,7 @@ impl Collection {
     }
 
     fn rebuild_users(&mut self) {
-        self.users = VectorIndex::new(self.faces.dim());
+        self.users = VectorIndex::new(self.users.dim());
         let ids: Vec<String> = self.state.live_users().map(|(id, _)| id.clone()).collect();
         for id in ids {
             self.refresh_user(&id);
@@ -157,14 +117,7 @@ impl Collection {
                 Some(users) => touched.extend(users),
                 None => all_users = true,
             }
-            for change in self.state.apply(op) {
-                match change {
-                    IndexChange::Insert(id) => self.index_face(&id),
-                    IndexChange::Remove(id) => {
-                        self.faces.remove(&id);
-                    }
-                }
-            }
+            self.state.apply(op);
             if let Some(users) = self.state.users_touched_by(op) {
                 touched.extend(users);
             }
@@ -188,12 +141,12 @@ impl Collection {
 
     /// Number of visible faces.
     pub fn face_count(&self) -> usize {
-        self.faces.len()
+        self.state.faces.len()
     }
 
     /// Bytes of search memory per face (vector rows only).
     pub fn index_bytes_per_face(&self) -> usize {
-        self.faces.bytes_per_vector()
+        self.state.faces.vectors().bytes_per_row()
     }
 }
 
@@ -323,12 +276,17 @@ pub fn prepare_search(engine: &FaceEngine, image: ImageInput<'_>, describe_other
 impl PreparedImage {
     /// IndexFaces' view of faces that were all embedded already (tests, callers that analyse
     /// themselves): the same selection [`prepare_index_faces`] makes.
+    ///
+    /// `image_id` is the image's ImageId, or any other key for the image (a file name, a
+    /// content hash), from which an ImageId is derived per collection.
     pub fn for_index(input: &IndexFacesInput, image_id: &str, analyzed: AnalyzedImage) -> Result<Self> {
         let (max_faces, filter) = index_limits(input)?;
         let sized: Vec<(&FaceDetail, f32)> = analyzed.faces.iter().map(|f| (&f.detail, f.size_pixels)).collect();
         let (chosen, skipped) = select_for_index(&sized, filter, max_faces);
         let mut faces: Vec<Option<EmbeddedFace>> = analyzed.faces.into_iter().map(Some).collect();
         let embedded = chosen.iter().filter_map(|&i| faces[i].take()).collect();
+        let image_id =
+            Uuid::parse(image_id).unwrap_or_else(|| ids::image_id(&input.collection_id, image_id.as_bytes()));
         Ok(PreparedImage {
             image_id: image_id.to_string(),
             orientation_correction: analyzed.orientation_correction,
@@ -395,16 +353,16 @@ fn check_searched_face(face: &EmbeddedFace, quality_filter: Option<QualityFilter
 }
 
 /// A FaceIds parameter: 1 to `max` UUIDs. Returns them deduplicated, in request order.
-fn check_face_ids(face_ids: &[String], max: usize) -> Result<Vec<String>> {
+fn check_face_ids(face_ids: &[String], max: usize) -> Result<Vec<Uuid>> {
     if face_ids.is_empty() || face_ids.len() > max {
         return Err(invalid(format!("FaceIds must list 1 to {max} ids, got {}", face_ids.len())));
     }
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(face_ids.len());
     for id in face_ids {
-        ids::check_face_id(id)?;
-        if seen.insert(id.as_str()) {
-            out.push(id.clone());
+        let id = ids::parse_face_id(id)?;
+        if seen.insert(id) {
+            out.push(id);
         }
     }
     Ok(out)
@@ -474,9 +432,6 @@ fn bad_change(msg: String) -> CollectionError {
     CollectionError::InvalidSnapshot(msg)
 }
 
-/// Largest accepted deviation of a stored vector's length from 1.
-const UNIT_TOLERANCE: f32 = 1e-3;
-
 /// Everything a change set from elsewhere must satisfy before any of it is applied.
 fn check_foreign(cs: &ChangeSet, expected: &str, space: &VectorSpace, now_millis: u64) -> Result<()> {
     if cs.collection_id != expected {
@@ -501,8 +456,7 @@ fn check_foreign(cs: &ChangeSet, expected: &str, space: &VectorSpace, now_millis
                 }
             }
             OpKind::AddFace(f) => {
-                ids::check_face_id(&f.face_id).map_err(field)?;
-                ids::check_face_id(&f.image_id).map_err(field)?;
+                // FaceIds and ImageIds are binary UUIDs: every value is well formed.
                 if let Some(x) = &f.external_image_id {
                     ids::check_external_image_id(x).map_err(field)?;
                 }
@@ -519,22 +473,20 @@ fn check_foreign(cs: &ChangeSet, expected: &str, space: &VectorSpace, now_millis
                         f.face_id
                     )));
                 }
-                let norm = f.vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-                let unit = (norm - 1.0).abs() <= UNIT_TOLERANCE; // false for NaN too
-                if f.vector.len() != space.dimension || !unit {
+                // Canonical codes always stand for a unit vector (search.rs).
+                if f.vector.len() != space.dimension || !is_canonical(&f.vector) {
                     return Err(bad_change(format!(
                         "face {} does not hold a {}-d unit vector",
                         f.face_id, space.dimension
                     )));
                 }
             }
-            OpKind::RemoveFace { face_id } => ids::check_face_id(face_id).map_err(field)?,
+            OpKind::RemoveFace { .. } => {}
             OpKind::User { user_id, value } => {
                 ids::check_user_id(user_id).map_err(field)?;
                 check_token(value.client_request_token.as_deref()).map_err(field)?;
             }
-            OpKind::Associate { face_id, user_id } => {
-                ids::check_face_id(face_id).map_err(field)?;
+            OpKind::Associate { user_id, .. } => {
                 if let Some(u) = user_id {
                     ids::check_user_id(u).map_err(field)?;
                 }
@@ -726,7 +678,7 @@ impl<S: Store> Collections<S> {
         let c = self.collection(&input.collection_id)?;
         let meta = c.state.meta.as_ref().map(|m| m.value.clone());
         Ok(DescribeCollectionOutput {
-            face_count: c.faces.len() as u64,
+            face_count: c.state.faces.len() as u64,
             user_count: c.state.live_users().count() as u64,
             face_model_version: meta.as_ref().map(|m| m.face_model_version.clone()).unwrap_or_default(),
             collection_arn: arn(&input.collection_id),
@@ -763,15 +715,15 @@ impl<S: Store> Collections<S> {
         Ok(())
     }
 
-    fn face_of(&self, c: &Collection, f: &StoredFace) -> Face {
+    fn face_of(&self, c: &Collection, f: &FaceView<'_>) -> Face {
         Face {
-            face_id: f.face_id.clone(),
+            face_id: f.face_id.to_string(),
             bounding_box: f.bounding_box,
-            image_id: f.image_id.clone(),
-            external_image_id: f.external_image_id.clone(),
+            image_id: f.image_id.to_string(),
+            external_image_id: f.external_image_id.map(str::to_string),
             confidence: f.confidence,
             index_faces_model_version: c.state.face_model_version().unwrap_or_default().to_string(),
-            user_id: c.state.face_user(&f.face_id).map(str::to_string),
+            user_id: c.state.row_user(f.row).map(str::to_string),
         }
     }
 
@@ -790,7 +742,7 @@ impl<S: Store> Collections<S> {
     }
 
     /// IndexFaces from faces the caller analysed (all embedded, largest first) of the image
-    /// `image_id`.
+    /// `image_id` (an ImageId, or a key an ImageId is derived from: [`PreparedImage::for_index`]).
     pub async fn index_faces_analyzed(
         &mut self,
         input: &IndexFacesInput,
@@ -816,13 +768,14 @@ impl<S: Store> Collections<S> {
         if prepared.embedded.iter().any(|f| f.embedding.len() != self.space.dimension) {
             return Err(invalid(format!("face vectors must have {} values", self.space.dimension)));
         }
-        let image_id = prepared.image_id.as_str();
+        let image_id = Uuid::parse(&prepared.image_id)
+            .ok_or_else(|| invalid(format!("ImageId {:?} is not a lowercase UUID", prepared.image_id)))?;
 
         // The same image with the same ExternalImageId was indexed before: return those faces.
-        let existing: Vec<&StoredFace> = c
+        let existing: Vec<FaceView<'_>> = c
             .state
             .live_faces()
-            .filter(|f| f.image_id == image_id && f.external_image_id == input.external_image_id)
+            .filter(|f| f.image_id == image_id && f.external_image_id == input.external_image_id.as_deref())
             .collect();
         if !existing.is_empty() {
             let details: Vec<&FaceDetail> =
@@ -846,19 +799,23 @@ impl<S: Store> Collections<S> {
         let mut face_records = Vec::new();
         let version = self.space.face_model_version.clone();
         for (i, (f, stamp)) in prepared.embedded.into_iter().zip(stamps).enumerate() {
+            let vector = quantize(&f.embedding);
+            if !is_canonical(&vector) {
+                return Err(invalid("a face vector has no direction (all zeros or not finite)"));
+            }
             let stored = StoredFace {
                 face_id: ids::face_id(stamp, i),
-                image_id: image_id.to_string(),
+                image_id,
                 external_image_id: input.external_image_id.clone(),
                 bounding_box: f.detail.bounding_box,
                 confidence: f.detail.confidence,
-                vector: f.embedding,
+                vector,
             };
             face_records.push(FaceRecord {
                 face: Face {
-                    face_id: stored.face_id.clone(),
+                    face_id: stored.face_id.to_string(),
                     bounding_box: stored.bounding_box,
-                    image_id: stored.image_id.clone(),
+                    image_id: stored.image_id.to_string(),
                     external_image_id: stored.external_image_id.clone(),
                     confidence: stored.confidence,
                     index_faces_model_version: version.clone(),
@@ -883,20 +840,50 @@ impl<S: Store> Collections<S> {
         if let Some(u) = &input.user_id {
             ids::check_user_id(u)?;
         }
-        let wanted: Option<BTreeSet<String>> = match &input.face_ids {
-            Some(list) => Some(check_face_ids(list, MAX_DELETE_FACES)?.into_iter().collect()),
+        let after = match input.next_token.as_deref() {
+            Some(t) => Some(paging::decode("faces", &input.collection_id, t)?),
             None => None,
         };
-        let items = c
-            .state
-            .live_faces()
-            .filter(|f| wanted.as_ref().is_none_or(|w| w.contains(f.face_id.as_str())))
-            .filter(|f| input.user_id.as_deref().is_none_or(|u| c.state.face_user(&f.face_id) == Some(u)))
-            .map(|f| (f.face_id.as_str(), f));
-        let (page, next_token) =
-            paging::page("faces", &input.collection_id, items, input.next_token.as_deref(), max as usize)?;
+        let after = after.as_deref();
+        // The table is unordered: one pass keeps the `max + 1` smallest FaceIds past the
+        // token, so a page costs O(faces) without sorting the collection.
+        let keep = max as usize + 1;
+        let mut best: BinaryHeap<(String, usize)> = BinaryHeap::with_capacity(keep + 1);
+        let mut consider = |id: String, row: usize| {
+            if after.is_some_and(|a| id.as_str() <= a) {
+                return;
+            }
+            if best.len() < keep {
+                best.push((id, row));
+            } else if best.peek().is_some_and(|(top, _)| id < *top) {
+                best.pop();
+                best.push((id, row));
+            }
+        };
+        let user_ok = |row: usize| input.user_id.as_deref().is_none_or(|u| c.state.row_user(row) == Some(u));
+        match &input.face_ids {
+            Some(list) => {
+                for id in check_face_ids(list, MAX_DELETE_FACES)? {
+                    if let Some(row) = c.state.faces.row_of(&id).filter(|&r| user_ok(r)) {
+                        consider(id.to_string(), row);
+                    }
+                }
+            }
+            None => {
+                for row in (0..c.state.faces.len()).filter(|&r| user_ok(r)) {
+                    consider(c.state.faces.id(row).to_string(), row);
+                }
+            }
+        }
+        let mut page = best.into_sorted_vec();
+        let next_token = if page.len() > max as usize {
+            page.truncate(max as usize);
+            page.last().map(|(id, _)| paging::encode("faces", &input.collection_id, id))
+        } else {
+            None
+        };
         Ok(ListFacesOutput {
-            faces: page.into_iter().map(|f| self.face_of(c, f)).collect(),
+            faces: page.into_iter().map(|(_, row)| self.face_of(c, &c.state.faces.view(row))).collect(),
             next_token,
             face_model_version: c.state.face_model_version().unwrap_or_default().to_string(),
         })
@@ -908,31 +895,34 @@ impl<S: Store> Collections<S> {
         let face_ids = check_face_ids(&input.face_ids, MAX_DELETE_FACES)?;
         let mut deleted = Vec::new();
         let mut unsuccessful = Vec::new();
-        for id in &face_ids {
-            if c.state.live_face(id).is_none() {
+        for id in face_ids {
+            if c.state.live_face(&id).is_none() {
                 unsuccessful.push(UnsuccessfulFaceDeletion {
-                    face_id: id.clone(),
+                    face_id: id.to_string(),
                     user_id: None,
                     reasons: vec![DeletionFailureReason::FaceNotFound],
                 });
-            } else if let Some(u) = c.state.face_user(id) {
+            } else if let Some(u) = c.state.face_user(&id) {
                 unsuccessful.push(UnsuccessfulFaceDeletion {
-                    face_id: id.clone(),
+                    face_id: id.to_string(),
                     user_id: Some(u.to_string()),
                     reasons: vec![DeletionFailureReason::AssociatedToAnExistingUser],
                 });
             } else {
-                deleted.push(id.clone());
+                deleted.push(id);
             }
         }
         let stamps = self.stamps(deleted.len())?;
         let ops = deleted
             .iter()
             .zip(stamps)
-            .map(|(id, stamp)| Op { stamp, kind: OpKind::RemoveFace { face_id: id.clone() } })
+            .map(|(id, stamp)| Op { stamp, kind: OpKind::RemoveFace { face_id: *id } })
             .collect();
         self.commit(&input.collection_id, ops).await?;
-        Ok(DeleteFacesOutput { deleted_faces: deleted, unsuccessful_face_deletions: unsuccessful })
+        Ok(DeleteFacesOutput {
+            deleted_faces: deleted.iter().map(Uuid::to_string).collect(),
+            unsuccessful_face_deletions: unsuccessful,
+        })
     }
 
     // ---- users -------------------------------------------------------------------------
@@ -980,7 +970,7 @@ impl<S: Store> Collections<S> {
         if !c.state.user_live(user_id) {
             return Err(CollectionError::ResourceNotFound(format!("user {user_id} does not exist in {collection_id}")));
         }
-        let faces: Vec<String> = c.state.user_faces(user_id).into_iter().map(str::to_string).collect();
+        let faces = c.state.user_faces(user_id);
         let mut stamps = self.stamps(faces.len() + 1)?.into_iter();
         let mut ops = Vec::new();
         for (face_id, stamp) in faces.into_iter().zip(stamps.by_ref()) {
@@ -1019,24 +1009,24 @@ impl<S: Store> Collections<S> {
         let mut associated = Vec::new();
         let mut unsuccessful = Vec::new();
         let mut to_add = Vec::new();
-        for id in &face_ids {
-            let Some(face) = c.state.live_face(id) else {
+        for id in face_ids {
+            let Some(face) = c.state.live_face(&id) else {
                 unsuccessful.push(UnsuccessfulFaceAssociation {
-                    face_id: id.clone(),
+                    face_id: id.to_string(),
                     user_id: None,
                     confidence: None,
                     reasons: vec![AssociationFailureReason::FaceNotFound],
                 });
                 continue;
             };
-            match c.state.face_user(id) {
+            match c.state.row_user(face.row) {
                 Some(u) if u == input.user_id => {
-                    associated.push(AssociatedFace { face_id: id.clone() });
+                    associated.push(AssociatedFace { face_id: id.to_string() });
                     continue;
                 }
                 Some(u) => {
                     unsuccessful.push(UnsuccessfulFaceAssociation {
-                        face_id: id.clone(),
+                        face_id: id.to_string(),
                         user_id: Some(u.to_string()),
                         confidence: None,
                         reasons: vec![AssociationFailureReason::AssociatedToADifferentUser],
@@ -1046,11 +1036,10 @@ impl<S: Store> Collections<S> {
                 None => {}
             }
             if let Some(uv) = &user_vector {
-                let Some(vector) = c.faces.vector(&face.face_id) else { continue };
-                let sim = self.space.calibration.similarity(likeness_vision::cosine(uv, vector));
+                let sim = self.space.calibration.similarity(c.state.faces.vectors().score(uv, face.row));
                 if sim < threshold {
                     unsuccessful.push(UnsuccessfulFaceAssociation {
-                        face_id: id.clone(),
+                        face_id: id.to_string(),
                         user_id: Some(input.user_id.clone()),
                         confidence: Some(sim),
                         reasons: vec![AssociationFailureReason::LowMatchConfidence],
@@ -1058,7 +1047,7 @@ impl<S: Store> Collections<S> {
                     continue;
                 }
             }
-            to_add.push(id.clone());
+            to_add.push(id);
         }
         if already + to_add.len() > MAX_FACES_PER_USER {
             return Err(CollectionError::ServiceQuotaExceeded(format!(
@@ -1070,11 +1059,8 @@ impl<S: Store> Collections<S> {
         let stamps = self.stamps(to_add.len())?;
         let mut ops = Vec::new();
         for (id, stamp) in to_add.iter().zip(stamps) {
-            ops.push(Op {
-                stamp,
-                kind: OpKind::Associate { face_id: id.clone(), user_id: Some(input.user_id.clone()) },
-            });
-            associated.push(AssociatedFace { face_id: id.clone() });
+            ops.push(Op { stamp, kind: OpKind::Associate { face_id: *id, user_id: Some(input.user_id.clone()) } });
+            associated.push(AssociatedFace { face_id: id.to_string() });
         }
         self.commit(&input.collection_id, ops).await?;
         let c = self.collection(&input.collection_id)?;
@@ -1097,31 +1083,31 @@ impl<S: Store> Collections<S> {
         let mut done = Vec::new();
         let mut unsuccessful = Vec::new();
         let mut to_clear = Vec::new();
-        for id in &face_ids {
-            if c.state.live_face(id).is_none() {
+        for id in face_ids {
+            if c.state.live_face(&id).is_none() {
                 unsuccessful.push(UnsuccessfulFaceDisassociation {
-                    face_id: id.clone(),
+                    face_id: id.to_string(),
                     user_id: None,
                     reasons: vec![DisassociationFailureReason::FaceNotFound],
                 });
                 continue;
             }
-            match c.state.face_user(id) {
-                Some(u) if u == user_id => to_clear.push(id.clone()),
+            match c.state.face_user(&id) {
+                Some(u) if u == user_id => to_clear.push(id),
                 Some(u) => unsuccessful.push(UnsuccessfulFaceDisassociation {
-                    face_id: id.clone(),
+                    face_id: id.to_string(),
                     user_id: Some(u.to_string()),
                     reasons: vec![DisassociationFailureReason::AssociatedToADifferentUser],
                 }),
                 // Not associated with anyone: already in the requested state.
-                None => done.push(AssociatedFace { face_id: id.clone() }),
+                None => done.push(AssociatedFace { face_id: id.to_string() }),
             }
         }
         let stamps = self.stamps(to_clear.len())?;
         let mut ops = Vec::new();
         for (id, stamp) in to_clear.iter().zip(stamps) {
-            ops.push(Op { stamp, kind: OpKind::Associate { face_id: id.clone(), user_id: None } });
-            done.push(AssociatedFace { face_id: id.clone() });
+            ops.push(Op { stamp, kind: OpKind::Associate { face_id: *id, user_id: None } });
+            done.push(AssociatedFace { face_id: id.to_string() });
         }
         self.commit(collection_id, ops).await?;
         let c = self.collection(collection_id)?;
@@ -1140,15 +1126,17 @@ impl<S: Store> Collections<S> {
         query: &[f32],
         threshold: f32,
         max: u32,
-        exclude: Option<&str>,
+        exclude: Option<usize>,
     ) -> Vec<FaceMatch> {
         let min_cos = self.space.calibration.cosine_at(threshold);
-        c.faces
-            .search(query, max as usize, min_cos, exclude)
+        let faces = &c.state.faces;
+        faces
+            .vectors()
+            .search(query, max as usize, min_cos, exclude, |row| faces.id(row))
             .into_iter()
-            .filter_map(|hit| {
-                let f = c.state.live_face(&hit.id)?;
-                Some(FaceMatch { similarity: self.space.calibration.similarity(hit.score), face: self.face_of(c, f) })
+            .map(|(row, score)| FaceMatch {
+                similarity: self.space.calibration.similarity(score),
+                face: self.face_of(c, &faces.view(row)),
             })
             .collect()
     }
@@ -1176,16 +1164,17 @@ impl<S: Store> Collections<S> {
     pub fn search_faces(&self, input: &SearchFacesInput) -> Result<SearchFacesOutput> {
         let (collection_id, face_id) = (input.collection_id.as_str(), input.face_id.as_str());
         let c = self.collection(collection_id)?;
-        ids::check_face_id(face_id)?;
+        let id = ids::parse_face_id(face_id)?;
         let threshold = threshold("FaceMatchThreshold", input.face_match_threshold, DEFAULT_FACE_MATCH_THRESHOLD)?;
         let max = limit("MaxFaces", input.max_faces, DEFAULT_SEARCH_FACES, MAX_SEARCH_FACES)?;
-        let query = c
-            .faces
-            .vector(face_id)
-            .ok_or_else(|| CollectionError::ResourceNotFound(format!("face {face_id} is not in {collection_id}")))?;
+        let row =
+            c.state.faces.row_of(&id).ok_or_else(|| {
+                CollectionError::ResourceNotFound(format!("face {face_id} is not in {collection_id}"))
+            })?;
+        let query = c.state.faces.vectors().vector(row);
         Ok(SearchFacesOutput {
             searched_face_id: face_id.to_string(),
-            face_matches: self.face_matches(c, query, threshold, max, Some(face_id)),
+            face_matches: self.face_matches(c, &query, threshold, max, Some(row)),
             face_model_version: c.state.face_model_version().unwrap_or_default().to_string(),
         })
     }
@@ -1244,7 +1233,7 @@ impl<S: Store> Collections<S> {
                     return Err(CollectionError::ResourceNotFound(format!("user {u} does not exist")));
                 }
                 let user_matches = match c.users.vector(u) {
-                    Some(q) => self.user_matches(c, q, threshold, max, Some(u)),
+                    Some(q) => self.user_matches(c, &q, threshold, max, Some(u)),
                     None => Vec::new(),
                 };
                 Ok(SearchUsersOutput {
@@ -1255,13 +1244,12 @@ impl<S: Store> Collections<S> {
                 })
             }
             (None, Some(f)) => {
-                ids::check_face_id(f)?;
                 let q = c
-                    .faces
-                    .vector(f)
+                    .state
+                    .face_vector(&ids::parse_face_id(f)?)
                     .ok_or_else(|| CollectionError::ResourceNotFound(format!("face {f} does not exist")))?;
                 Ok(SearchUsersOutput {
-                    user_matches: self.user_matches(c, q, threshold, max, None),
+                    user_matches: self.user_matches(c, &q, threshold, max, None),
                     face_model_version: version,
                     searched_face: Some(SearchedFaceId { face_id: f.to_string() }),
                     searched_user: None,
@@ -1429,7 +1417,7 @@ impl<S: Store> Collections<S> {
 /// ImageId of an input in a collection: a keyed hash of the encoded bytes, or of the pixels
 /// and their size.
 pub fn image_id_of(collection_id: &str, image: ImageInput<'_>) -> String {
-    match image {
+    let id = match image {
         ImageInput::Encoded(b) => ids::image_id(collection_id, b),
         ImageInput::Rgba { width, height, pixels } => {
             let mut buf = Vec::with_capacity(pixels.len() + 8);
@@ -1438,11 +1426,12 @@ pub fn image_id_of(collection_id: &str, image: ImageInput<'_>) -> String {
             buf.extend_from_slice(pixels);
             ids::image_id(collection_id, &buf)
         }
-    }
+    };
+    id.to_string()
 }
 
 /// The analysed face whose box centre is nearest a stored face's.
-fn nearest_detail(faces: &[&FaceDetail], stored: &StoredFace) -> likeness_vision::FaceDetail {
+fn nearest_detail(faces: &[&FaceDetail], stored: &FaceView<'_>) -> likeness_vision::FaceDetail {
     let centre = |b: &likeness_vision::BoundingBox| (b.left + b.width / 2.0, b.top + b.height / 2.0);
     let (sx, sy) = centre(&stored.bounding_box);
     faces

@@ -16,27 +16,35 @@
 //! Applying operations is commutative, associative and idempotent, so replicas that exchange
 //! the same operations in any order reach the same visible state (see the proptests in
 //! `tests/`).
+//!
+//! Memory: visible faces live in one dense table ([`FaceTable`]): binary ids, a packed row of
+//! metadata, the association register, and the vector as int8 codes in contiguous rows that
+//! search scans directly. It is the only copy of each vector. Tombstones and associations
+//! that arrived before their face sit in small side maps.
 
 use crate::hlc::{Hlc, ReplicaId, VersionVector};
+use crate::ids::Uuid;
+use crate::search::Rows;
+use hashbrown::HashTable;
 use likeness_vision::BoundingBox;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
-/// A stored face: Rekognition's `Face` plus its vector.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A face as operations carry it: Rekognition's `Face` plus its vector.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredFace {
-    pub face_id: String,
-    pub image_id: String,
+    pub face_id: Uuid,
+    pub image_id: Uuid,
     pub external_image_id: Option<String>,
     pub bounding_box: BoundingBox,
     pub confidence: f32,
-    /// Unit vector. Empty once handed to a search index ([`CollectionState::detach_vector`]),
-    /// which then holds the only copy.
-    pub vector: Vec<f32>,
+    /// Canonical int8 codes of the unit vector ([`crate::search::quantize`]).
+    pub vector: Vec<i8>,
 }
 
 /// Collection-level metadata register.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CollectionMeta {
     pub live: bool,
     pub face_model_version: String,
@@ -44,14 +52,14 @@ pub struct CollectionMeta {
 }
 
 /// A user register's value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserValue {
     pub live: bool,
     pub client_request_token: Option<String>,
 }
 
 /// A value with the stamp of the write that set it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Lww<T> {
     pub stamp: Hlc,
     pub value: T,
@@ -67,13 +75,13 @@ impl<T> Lww<T> {
 }
 
 /// One mutation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OpKind {
     /// Create (live) or delete (not live) the collection.
     Meta(CollectionMeta),
     AddFace(StoredFace),
     RemoveFace {
-        face_id: String,
+        face_id: Uuid,
     },
     /// Create (live) or delete (not live) a user.
     User {
@@ -82,41 +90,288 @@ pub enum OpKind {
     },
     /// Point a face at a user, or at none.
     Associate {
-        face_id: String,
+        face_id: Uuid,
         user_id: Option<String>,
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Op {
     pub stamp: Hlc,
     pub kind: OpKind,
 }
 
-/// Everything known about one FaceId. Parts may arrive in any order.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FaceSlot {
-    /// The face itself: only while it is added and not removed.
-    pub face: Option<StoredFace>,
-    pub added: Option<Hlc>,
-    pub removed: Option<Hlc>,
-    /// The association register: only while the face is not removed.
-    pub user: Option<Lww<Option<String>>>,
+/// A visible face, read from the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceView<'a> {
+    pub face_id: Uuid,
+    pub image_id: Uuid,
+    pub external_image_id: Option<&'a str>,
+    pub bounding_box: BoundingBox,
+    pub confidence: f32,
+    /// Row in the table (valid until the next change).
+    pub row: usize,
 }
 
-impl FaceSlot {
-    fn is_empty(&self) -> bool {
-        self.face.is_none() && self.added.is_none() && self.removed.is_none() && self.user.is_none()
+/// What a removed face keeps: its stamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tombstone {
+    removed: Hlc,
+    /// Newest add seen, so compaction knows when every writer has seen it.
+    added: Option<Hlc>,
+}
+
+/// An association register, packed (24 bytes): no register, a register naming no one, or a
+/// register naming user `n` of [`UserNames`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Assoc {
+    millis: u64,
+    replica: ReplicaId,
+    counter: u32,
+    user: u32,
+}
+
+const NO_REGISTER: u32 = u32::MAX;
+const NOBODY: u32 = u32::MAX - 1;
+
+impl Assoc {
+    const NONE: Assoc = Assoc { millis: 0, replica: 0, counter: 0, user: NO_REGISTER };
+
+    fn new(stamp: Hlc, user: u32) -> Self {
+        Assoc { millis: stamp.millis, replica: stamp.replica, counter: stamp.counter, user }
+    }
+    fn is_set(&self) -> bool {
+        self.user != NO_REGISTER
+    }
+    fn stamp(&self) -> Hlc {
+        Hlc { millis: self.millis, counter: self.counter, replica: self.replica }
+    }
+    /// The user index the register names, if any.
+    fn user(&self) -> Option<u32> {
+        (self.user < NOBODY).then_some(self.user)
+    }
+}
+
+/// One visible face's metadata (56 bytes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Row {
+    image_id: Uuid,
+    bounding_box: [f32; 4],
+    confidence: f32,
+    added_millis: u64,
+    added_counter: u32,
+    added_replica: ReplicaId,
+}
+
+impl Row {
+    fn added(&self) -> Hlc {
+        Hlc { millis: self.added_millis, counter: self.added_counter, replica: self.added_replica }
+    }
+}
+
+/// UserIds named by association registers, interned: registers hold a 4-byte index, and each
+/// name knows the faces whose register names it (so a user's faces are found without a
+/// scan). A name nothing refers to any more is dropped.
+#[derive(Debug, Clone, Default)]
+struct UserNames {
+    by_name: HashMap<Arc<str>, u32>,
+    entries: Vec<Option<(Arc<str>, Vec<Uuid>)>>,
+    free: Vec<u32>,
+}
+
+impl UserNames {
+    fn index(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    fn name(&self, ix: u32) -> Option<&str> {
+        self.entries.get(ix as usize).and_then(|e| e.as_ref()).map(|(n, _)| &**n)
+    }
+
+    fn faces(&self, name: &str) -> &[Uuid] {
+        self.index(name).and_then(|ix| self.entries[ix as usize].as_ref()).map_or(&[], |(_, f)| f.as_slice())
+    }
+
+    /// Record that `face`'s register names `name`; returns the name's index.
+    fn link(&mut self, name: &str, face: Uuid) -> u32 {
+        let ix = match self.index(name) {
+            Some(ix) => ix,
+            None => {
+                let name: Arc<str> = name.into();
+                let ix = match self.free.pop() {
+                    Some(ix) => {
+                        self.entries[ix as usize] = Some((name.clone(), Vec::new()));
+                        ix
+                    }
+                    None => {
+                        self.entries.push(Some((name.clone(), Vec::new())));
+                        (self.entries.len() - 1) as u32
+                    }
+                };
+                self.by_name.insert(name, ix);
+                ix
+            }
+        };
+        if let Some((_, faces)) = self.entries[ix as usize].as_mut() {
+            faces.reserve_exact(1);
+            faces.push(face);
+        }
+        ix
+    }
+
+    fn unlink(&mut self, ix: u32, face: Uuid) {
+        let Some(Some((name, faces))) = self.entries.get_mut(ix as usize) else { return };
+        if let Some(p) = faces.iter().position(|f| *f == face) {
+            faces.swap_remove(p);
+        }
+        if faces.is_empty() {
+            let name = name.clone();
+            self.by_name.remove(&name);
+            self.entries[ix as usize] = None;
+            self.free.push(ix);
+        }
+    }
+}
+
+/// The visible faces: one row each, columns kept in step, vectors as int8 rows that search
+/// scans in place. Lookups by FaceId go through a hash table of row numbers (4 bytes per
+/// face rather than a second copy of the id).
+#[derive(Debug, Clone, Default)]
+pub struct FaceTable {
+    ids: Vec<Uuid>,
+    rows: Vec<Row>,
+    external: Vec<Option<Box<str>>>,
+    assoc: Vec<Assoc>,
+    vectors: Rows,
+    lookup: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl FaceTable {
+    fn hash(&self, id: &Uuid) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// The row of a visible face.
+    pub fn row_of(&self, id: &Uuid) -> Option<usize> {
+        let ids = &self.ids;
+        self.lookup.find(self.hash(id), |&r| ids[r as usize] == *id).map(|&r| r as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn vectors(&self) -> &Rows {
+        &self.vectors
+    }
+
+    pub fn id(&self, row: usize) -> Uuid {
+        self.ids[row]
+    }
+
+    pub fn view(&self, row: usize) -> FaceView<'_> {
+        let r = &self.rows[row];
+        let [width, height, left, top] = r.bounding_box;
+        FaceView {
+            face_id: self.ids[row],
+            image_id: r.image_id,
+            external_image_id: self.external[row].as_deref(),
+            bounding_box: BoundingBox { width, height, left, top },
+            confidence: r.confidence,
+            row,
+        }
+    }
+
+    /// Add a row; false (nothing stored) if the vector does not fit the table.
+    fn insert(&mut self, face: &StoredFace, added: Hlc, assoc: Assoc) -> bool {
+        if !self.vectors.push(&face.vector) {
+            return false;
+        }
+        let row = self.ids.len() as u32;
+        let b = face.bounding_box;
+        grow(&mut self.ids);
+        grow(&mut self.rows);
+        grow(&mut self.external);
+        grow(&mut self.assoc);
+        self.ids.push(face.face_id);
+        self.rows.push(Row {
+            image_id: face.image_id,
+            bounding_box: [b.width, b.height, b.left, b.top],
+            confidence: face.confidence,
+            added_millis: added.millis,
+            added_counter: added.counter,
+            added_replica: added.replica,
+        });
+        self.external.push(face.external_image_id.as_deref().map(Into::into));
+        self.assoc.push(assoc);
+        let hash = self.hash(&face.face_id);
+        let (ids, hasher) = (&self.ids, &self.hasher);
+        self.lookup.insert_unique(hash, row, |&r| hasher.hash_one(ids[r as usize]));
+        true
+    }
+
+    /// Remove a row (the last row moves into its place); returns its id, row and register.
+    fn remove(&mut self, row: usize) -> (Uuid, Row, Assoc) {
+        let id = self.ids[row];
+        let hash = self.hash(&id);
+        if let Ok(entry) = self.lookup.find_entry(hash, |&r| r as usize == row) {
+            entry.remove();
+        }
+        let last = self.ids.len() - 1;
+        if row != last {
+            let moved = self.ids[last];
+            let hash = self.hash(&moved);
+            if let Some(r) = self.lookup.find_mut(hash, |&r| r as usize == last) {
+                *r = row as u32;
+            }
+        }
+        self.vectors.swap_remove(row);
+        self.external.swap_remove(row);
+        let assoc = self.assoc.swap_remove(row);
+        let data = self.rows.swap_remove(row);
+        self.ids.swap_remove(row);
+        (id, data, assoc)
+    }
+
+    /// The face as an operation carries it.
+    fn stored(&self, row: usize) -> StoredFace {
+        let v = self.view(row);
+        StoredFace {
+            face_id: v.face_id,
+            image_id: v.image_id,
+            external_image_id: v.external_image_id.map(str::to_string),
+            bounding_box: v.bounding_box,
+            confidence: v.confidence,
+            vector: self.vectors.codes(row).to_vec(),
+        }
+    }
+}
+
+/// Growth by an eighth (not doubling), so a large table holds at most ~12% unused capacity.
+fn grow<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.capacity() / 8).max(64));
     }
 }
 
 /// The CRDT state of one collection.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct CollectionState {
     pub id: String,
     pub meta: Option<Lww<CollectionMeta>>,
     pub cleared_at: Option<Hlc>,
-    pub faces: BTreeMap<String, FaceSlot>,
+    /// Visible faces.
+    pub faces: FaceTable,
+    /// Removed faces.
+    removed: BTreeMap<Uuid, Tombstone>,
+    /// Association registers of faces not visible (yet): their add has not arrived, or was
+    /// cleared while the register is newer.
+    orphans: BTreeMap<Uuid, Assoc>,
     pub users: BTreeMap<String, Lww<UserValue>>,
     /// Newest stamp applied here from each replica.
     pub version: VersionVector,
@@ -124,9 +379,20 @@ pub struct CollectionState {
     /// at or below it was applied here before (or was compacted), so it is ignored and a
     /// late copy of a dropped face cannot come back.
     pub floor: VersionVector,
-    /// UserId -> FaceIds whose association register names it (visible or not), so a user's
-    /// faces are found without scanning the collection.
-    members: BTreeMap<String, BTreeSet<String>>,
+    names: UserNames,
+}
+
+/// What a state keeps of one FaceId ([`CollectionState::face_entries`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceEntry {
+    pub face_id: Uuid,
+    /// Newest add seen (none once a collection delete covers it).
+    pub added: Option<Hlc>,
+    pub removed: Option<Hlc>,
+    /// Stamp of the association register, if one is kept.
+    pub association: Option<Hlc>,
+    /// Whether the face's body (vector, ids, box) is in memory.
+    pub has_body: bool,
 }
 
 /// Why [`CollectionState::compact`] refused to run.
@@ -134,13 +400,6 @@ pub struct CollectionState {
 pub enum CompactionError {
     #[error("replica {0:016x} has written to this collection but sent no acknowledgement; dropping tombstones it has not seen could bring deleted data back")]
     MissingAcknowledgement(ReplicaId),
-}
-
-/// A change to the set of live face vectors, for the search index to follow.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IndexChange {
-    Insert(String),
-    Remove(String),
 }
 
 fn after(stamp: Hlc, cleared: Option<Hlc>) -> bool {
@@ -153,11 +412,13 @@ impl CollectionState {
             id: id.into(),
             meta: None,
             cleared_at: None,
-            faces: BTreeMap::new(),
+            faces: FaceTable::default(),
+            removed: BTreeMap::new(),
+            orphans: BTreeMap::new(),
             users: BTreeMap::new(),
             version: VersionVector::default(),
             floor: VersionVector::default(),
-            members: BTreeMap::new(),
+            names: UserNames::default(),
         }
     }
 
@@ -170,17 +431,18 @@ impl CollectionState {
         self.meta.as_ref().map(|m| m.value.face_model_version.as_str())
     }
 
-    /// A face is visible iff it was added after the last clear and never removed.
-    pub fn face_visible(&self, slot: &FaceSlot) -> bool {
-        matches!((slot.added, slot.removed, &slot.face), (Some(a), None, Some(_)) if after(a, self.cleared_at))
+    pub fn live_face(&self, face_id: &Uuid) -> Option<FaceView<'_>> {
+        self.faces.row_of(face_id).map(|r| self.faces.view(r))
     }
 
-    pub fn live_face(&self, face_id: &str) -> Option<&StoredFace> {
-        self.faces.get(face_id).filter(|s| self.face_visible(s)).and_then(|s| s.face.as_ref())
+    /// Visible faces, in table order (not sorted).
+    pub fn live_faces(&self) -> impl Iterator<Item = FaceView<'_>> {
+        (0..self.faces.len()).map(|r| self.faces.view(r))
     }
 
-    pub fn live_faces(&self) -> impl Iterator<Item = &StoredFace> {
-        self.faces.values().filter(|s| self.face_visible(s)).filter_map(|s| s.face.as_ref())
+    /// A visible face's (stored, unit) vector.
+    pub fn face_vector(&self, face_id: &Uuid) -> Option<Vec<f32>> {
+        self.faces.row_of(face_id).map(|r| self.faces.vectors.vector(r))
     }
 
     pub fn user_live(&self, user_id: &str) -> bool {
@@ -191,40 +453,56 @@ impl CollectionState {
         self.users.iter().filter(|(id, _)| self.user_live(id))
     }
 
-    /// The user a visible face is associated with, if that user exists.
-    pub fn face_user(&self, face_id: &str) -> Option<&str> {
-        let slot = self.faces.get(face_id)?;
-        if !self.face_visible(slot) {
-            return None;
-        }
-        let reg = slot.user.as_ref()?;
-        let user = reg.value.as_deref()?;
-        (after(reg.stamp, self.cleared_at) && self.user_live(user)).then_some(user)
+    /// The user a visible face (row) is associated with, if that user exists.
+    pub fn row_user(&self, row: usize) -> Option<&str> {
+        let user = self.names.name(self.faces.assoc[row].user()?)?;
+        self.user_live(user).then_some(user)
     }
 
-    /// Take a visible face's vector out of the state, for a search index to keep as the only
-    /// copy; [`ops_since`](Self::ops_since) then emits that face with an empty vector, to
-    /// be filled from the index.
-    pub fn detach_vector(&mut self, face_id: &str) -> Option<Vec<f32>> {
-        self.faces.get_mut(face_id).and_then(|s| s.face.as_mut()).map(|f| std::mem::take(&mut f.vector))
+    /// The user a visible face is associated with, if that user exists.
+    pub fn face_user(&self, face_id: &Uuid) -> Option<&str> {
+        self.row_user(self.faces.row_of(face_id)?)
     }
 
     /// FaceIds associated with a user, sorted. Proportional to the user's faces, not the
     /// collection's.
-    pub fn user_faces(&self, user_id: &str) -> Vec<&str> {
-        self.members
-            .get(user_id)
-            .into_iter()
-            .flatten()
-            .filter(|id| self.face_user(id) == Some(user_id))
-            .map(String::as_str)
-            .collect()
+    pub fn user_faces(&self, user_id: &str) -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> =
+            self.names.faces(user_id).iter().filter(|id| self.face_user(id) == Some(user_id)).copied().collect();
+        ids.sort();
+        ids
     }
 
-    /// Apply one operation; returns how the set of visible vectors changed.
-    pub fn apply(&mut self, op: &Op) -> Vec<IndexChange> {
+    /// Add the unit vectors of a user's faces into `sum`; returns how many.
+    pub fn sum_user_vectors(&self, user_id: &str, sum: &mut [f32]) -> usize {
+        let mut n = 0;
+        for id in self.names.faces(user_id) {
+            if let Some(row) = self.faces.row_of(id) {
+                if self.row_user(row) == Some(user_id) {
+                    self.faces.vectors.add_to(row, sum);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// The association register of a face, visible or not.
+    fn register(&self, face_id: &Uuid) -> Assoc {
+        match self.faces.row_of(face_id) {
+            Some(r) => self.faces.assoc[r],
+            None => self.orphans.get(face_id).copied().unwrap_or(Assoc::NONE),
+        }
+    }
+
+    fn register_user(&self, face_id: &Uuid) -> Option<String> {
+        self.register(face_id).user().and_then(|ix| self.names.name(ix)).map(str::to_string)
+    }
+
+    /// Apply one operation.
+    pub fn apply(&mut self, op: &Op) {
         if self.floor.covers(op.stamp) {
-            return Vec::new();
+            return;
         }
         self.version.observe(op.stamp);
         let cleared = |stamp: Hlc| self.cleared_at.is_some_and(|c| stamp <= c);
@@ -236,31 +514,46 @@ impl CollectionState {
                 }
                 if !m.live && !cleared(op.stamp) {
                     self.cleared_at = Some(op.stamp);
-                    return self.purge_cleared();
+                    self.purge_cleared();
                 }
-                Vec::new()
             }
             OpKind::AddFace(face) => {
                 if cleared(op.stamp) {
-                    return Vec::new();
+                    return;
                 }
-                let was = self.faces.get(&face.face_id).is_some_and(|s| self.face_visible(s));
-                let slot = self.faces.entry(face.face_id.clone()).or_default();
-                slot.added = Some(slot.added.map_or(op.stamp, |a| a.max(op.stamp)));
-                if slot.removed.is_none() && slot.face.is_none() {
-                    slot.face = Some(face.clone());
+                if let Some(t) = self.removed.get_mut(&face.face_id) {
+                    t.added = Some(t.added.map_or(op.stamp, |a| a.max(op.stamp)));
+                    return;
                 }
-                self.visibility_change(&face.face_id, was)
+                if let Some(row) = self.faces.row_of(&face.face_id) {
+                    let r = &mut self.faces.rows[row];
+                    if op.stamp > r.added() {
+                        (r.added_millis, r.added_counter, r.added_replica) =
+                            (op.stamp.millis, op.stamp.counter, op.stamp.replica);
+                    }
+                    return;
+                }
+                let assoc = self.orphans.get(&face.face_id).copied().unwrap_or(Assoc::NONE);
+                if self.faces.insert(face, op.stamp, assoc) {
+                    self.orphans.remove(&face.face_id);
+                }
             }
             OpKind::RemoveFace { face_id } => {
-                let was = self.faces.get(face_id).is_some_and(|s| self.face_visible(s));
-                let slot = self.faces.entry(face_id.clone()).or_default();
-                slot.removed = Some(slot.removed.map_or(op.stamp, |r| r.max(op.stamp)));
-                slot.face = None;
-                if let Some(old) = slot.user.take().and_then(|r| r.value) {
-                    self.unlink(&old, face_id);
+                let mut added = None;
+                let mut register = Assoc::NONE;
+                if let Some(row) = self.faces.row_of(face_id) {
+                    let (_, data, assoc) = self.faces.remove(row);
+                    added = Some(data.added());
+                    register = assoc;
+                } else if let Some(assoc) = self.orphans.remove(face_id) {
+                    register = assoc;
                 }
-                self.visibility_change(face_id, was)
+                if let Some(ix) = register.user() {
+                    self.names.unlink(ix, *face_id);
+                }
+                let t = self.removed.entry(*face_id).or_insert(Tombstone { removed: op.stamp, added: None });
+                t.removed = t.removed.max(op.stamp);
+                t.added = t.added.max(added);
             }
             OpKind::User { user_id, value } => {
                 if !cleared(op.stamp) {
@@ -274,97 +567,86 @@ impl CollectionState {
                         }
                     }
                 }
-                Vec::new()
             }
             OpKind::Associate { face_id, user_id } => {
-                if cleared(op.stamp) || self.faces.get(face_id).is_some_and(|s| s.removed.is_some()) {
-                    return Vec::new();
+                if cleared(op.stamp) || self.removed.contains_key(face_id) {
+                    return;
                 }
-                let slot = self.faces.entry(face_id.clone()).or_default();
-                let old = slot.user.as_ref().and_then(|r| r.value.clone());
-                match &mut slot.user {
-                    Some(reg) => reg.set(op.stamp, user_id.clone()),
-                    None => slot.user = Some(Lww { stamp: op.stamp, value: user_id.clone() }),
+                let old = self.register(face_id);
+                if old.is_set() && op.stamp <= old.stamp() {
+                    return;
                 }
-                let new = slot.user.as_ref().and_then(|r| r.value.clone());
-                if old != new {
-                    if let Some(o) = old {
-                        self.unlink(&o, face_id);
+                let old_name = old.user().and_then(|ix| self.names.name(ix));
+                let user = if old_name.is_some() && old_name == user_id.as_deref() {
+                    old.user
+                } else {
+                    if let Some(ix) = old.user() {
+                        self.names.unlink(ix, *face_id);
                     }
-                    if let Some(n) = new {
-                        self.members.entry(n).or_default().insert(face_id.clone());
+                    match user_id {
+                        Some(u) => self.names.link(u, *face_id),
+                        None => NOBODY,
+                    }
+                };
+                let new = Assoc::new(op.stamp, user);
+                match self.faces.row_of(face_id) {
+                    Some(r) => self.faces.assoc[r] = new,
+                    None => {
+                        self.orphans.insert(*face_id, new);
                     }
                 }
-                Vec::new()
             }
-        }
-    }
-
-    fn unlink(&mut self, user_id: &str, face_id: &str) {
-        if let Some(set) = self.members.get_mut(user_id) {
-            set.remove(face_id);
-            if set.is_empty() {
-                self.members.remove(user_id);
-            }
-        }
-    }
-
-    fn visibility_change(&self, face_id: &str, was: bool) -> Vec<IndexChange> {
-        let now = self.faces.get(face_id).is_some_and(|s| self.face_visible(s));
-        match (was, now) {
-            (false, true) => vec![IndexChange::Insert(face_id.to_string())],
-            (true, false) => vec![IndexChange::Remove(face_id.to_string())],
-            _ => Vec::new(),
         }
     }
 
     /// Drop every part stamped at or before `cleared_at` (removals excepted): deleted
     /// faces' vectors and metadata, users, associations.
-    fn purge_cleared(&mut self) -> Vec<IndexChange> {
-        let Some(c) = self.cleared_at else { return Vec::new() };
-        let mut changes = Vec::new();
-        let mut emptied = Vec::new();
-        for (id, slot) in self.faces.iter_mut() {
-            if slot.added.is_some_and(|a| a <= c) {
-                if slot.face.take().is_some() && slot.removed.is_none() {
-                    changes.push(IndexChange::Remove(id.clone()));
+    fn purge_cleared(&mut self) {
+        let Some(c) = self.cleared_at else { return };
+        for row in (0..self.faces.len()).rev() {
+            if self.faces.rows[row].added() <= c {
+                let (id, _, assoc) = self.faces.remove(row);
+                if assoc.is_set() && assoc.stamp() > c {
+                    self.orphans.insert(id, assoc);
+                } else if let Some(ix) = assoc.user() {
+                    self.names.unlink(ix, id);
                 }
-                slot.added = None;
-            }
-            if slot.user.as_ref().is_some_and(|u| u.stamp <= c) {
-                slot.user = None;
-            }
-            if slot.is_empty() {
-                emptied.push(id.clone());
+            } else {
+                let assoc = self.faces.assoc[row];
+                if assoc.is_set() && assoc.stamp() <= c {
+                    if let Some(ix) = assoc.user() {
+                        self.names.unlink(ix, self.faces.ids[row]);
+                    }
+                    self.faces.assoc[row] = Assoc::NONE;
+                }
             }
         }
-        for id in emptied {
-            self.faces.remove(&id);
+        let stale: Vec<(Uuid, Assoc)> =
+            self.orphans.iter().filter(|(_, a)| a.stamp() <= c).map(|(id, a)| (*id, *a)).collect();
+        for (id, assoc) in stale {
+            self.orphans.remove(&id);
+            if let Some(ix) = assoc.user() {
+                self.names.unlink(ix, id);
+            }
+        }
+        for t in self.removed.values_mut() {
+            if t.added.is_some_and(|a| a <= c) {
+                t.added = None;
+            }
         }
         self.users.retain(|_, u| u.stamp > c);
-        self.rebuild_members();
-        changes
-    }
-
-    fn rebuild_members(&mut self) {
-        self.members.clear();
-        for (id, slot) in &self.faces {
-            if let Some(u) = slot.user.as_ref().and_then(|r| r.value.clone()) {
-                self.members.entry(u).or_default().insert(id.clone());
-            }
-        }
     }
 
     /// The users whose vector `op` can change, before it is applied (`None`: all of them).
     pub fn users_touched_by(&self, op: &Op) -> Option<Vec<String>> {
-        let reg_user =
-            |face_id: &str| self.faces.get(face_id).and_then(|s| s.user.as_ref()).and_then(|r| r.value.clone());
         Some(match &op.kind {
             OpKind::Meta(_) => return None,
-            OpKind::AddFace(f) => reg_user(&f.face_id).into_iter().collect(),
-            OpKind::RemoveFace { face_id } => reg_user(face_id).into_iter().collect(),
+            OpKind::AddFace(f) => self.register_user(&f.face_id).into_iter().collect(),
+            OpKind::RemoveFace { face_id } => self.register_user(face_id).into_iter().collect(),
             OpKind::User { user_id, .. } => vec![user_id.clone()],
-            OpKind::Associate { face_id, user_id } => reg_user(face_id).into_iter().chain(user_id.clone()).collect(),
+            OpKind::Associate { face_id, user_id } => {
+                self.register_user(face_id).into_iter().chain(user_id.clone()).collect()
+            }
         })
     }
 
@@ -393,25 +675,31 @@ impl CollectionState {
                 ops.push(Op { stamp: u.stamp, kind: OpKind::User { user_id: id.clone(), value: u.value.clone() } });
             }
         }
-        for (id, slot) in &self.faces {
-            if let Some(r) = slot.removed {
-                if new(r) {
-                    ops.push(Op { stamp: r, kind: OpKind::RemoveFace { face_id: id.clone() } });
-                }
-                continue;
+        for (id, t) in &self.removed {
+            if new(t.removed) {
+                ops.push(Op { stamp: t.removed, kind: OpKind::RemoveFace { face_id: *id } });
             }
-            if let (Some(a), Some(f)) = (slot.added, &slot.face) {
-                if new(a) {
-                    ops.push(Op { stamp: a, kind: OpKind::AddFace(f.clone()) });
-                }
+        }
+        let associate = |face_id: Uuid, a: &Assoc| Op {
+            stamp: a.stamp(),
+            kind: OpKind::Associate {
+                face_id,
+                user_id: a.user().and_then(|ix| self.names.name(ix)).map(str::to_string),
+            },
+        };
+        for row in 0..self.faces.len() {
+            let added = self.faces.rows[row].added();
+            if new(added) {
+                ops.push(Op { stamp: added, kind: OpKind::AddFace(self.faces.stored(row)) });
             }
-            if let Some(u) = &slot.user {
-                if new(u.stamp) {
-                    ops.push(Op {
-                        stamp: u.stamp,
-                        kind: OpKind::Associate { face_id: id.clone(), user_id: u.value.clone() },
-                    });
-                }
+            let a = &self.faces.assoc[row];
+            if a.is_set() && new(a.stamp()) {
+                ops.push(associate(self.faces.ids[row], a));
+            }
+        }
+        for (id, a) in &self.orphans {
+            if new(a.stamp()) {
+                ops.push(associate(*id, a));
             }
         }
         ops.sort_by_key(|o| o.stamp);
@@ -421,13 +709,11 @@ impl CollectionState {
     /// Merge another trusted state of the same collection (this replica's own, or one it
     /// built) into this one, version vector included. Bytes from elsewhere go through
     /// `Collections::apply_changes`, which checks them and derives the version vector.
-    pub fn merge(&mut self, other: &CollectionState) -> Vec<IndexChange> {
-        let mut changes = Vec::new();
+    pub fn merge(&mut self, other: &CollectionState) {
         for op in other.ops_since(&self.version) {
-            changes.extend(self.apply(&op));
+            self.apply(&op);
         }
         self.version.merge(&other.version);
-        changes
     }
 
     /// The replicas that have written to this collection: the ones whose acknowledgement
@@ -454,31 +740,57 @@ impl CollectionState {
             }
         }
         let covered = |s: Hlc| floor.covers(s);
-        let before = self.faces.len() + self.users.len();
-        self.faces.retain(|_, slot| {
-            let gone = slot.removed.is_some_and(covered) && slot.added.is_none_or(covered);
-            !gone
-        });
-        let referenced: BTreeSet<&String> = self.members.keys().collect();
-        let dead_users: Vec<String> = self
-            .users
-            .iter()
-            .filter(|(id, u)| !u.value.live && covered(u.stamp) && !referenced.contains(id))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &dead_users {
-            self.users.remove(id);
-        }
-        let dropped = before - (self.faces.len() + self.users.len());
+        let before = self.removed.len() + self.users.len();
+        self.removed.retain(|_, t| !(covered(t.removed) && t.added.is_none_or(covered)));
+        let names = &self.names;
+        self.users.retain(|id, u| u.value.live || !covered(u.stamp) || !names.faces(id).is_empty());
+        let dropped = before - (self.removed.len() + self.users.len());
         self.floor.merge(&floor);
         Ok(dropped)
+    }
+
+    /// Every FaceId this state knows (visible, removed, or with only an association), with
+    /// what it keeps of each: for audits and tests of what deletion leaves behind.
+    pub fn face_entries(&self) -> Vec<FaceEntry> {
+        let mut out: BTreeMap<Uuid, FaceEntry> = BTreeMap::new();
+        let blank =
+            |id: Uuid| FaceEntry { face_id: id, added: None, removed: None, association: None, has_body: false };
+        for row in 0..self.faces.len() {
+            let id = self.faces.ids[row];
+            let a = self.faces.assoc[row];
+            out.insert(
+                id,
+                FaceEntry {
+                    added: Some(self.faces.rows[row].added()),
+                    association: a.is_set().then(|| a.stamp()),
+                    has_body: true,
+                    ..blank(id)
+                },
+            );
+        }
+        for (id, t) in &self.removed {
+            let e = out.entry(*id).or_insert_with(|| blank(*id));
+            e.removed = Some(t.removed);
+            e.added = e.added.max(t.added);
+        }
+        for (id, a) in &self.orphans {
+            out.entry(*id).or_insert_with(|| blank(*id)).association = Some(a.stamp());
+        }
+        out.into_values().collect()
+    }
+
+    /// Number of tombstones (removed faces) kept.
+    pub fn tombstone_count(&self) -> usize {
+        self.removed.len()
     }
 
     /// Canonical view for equality checks across replicas: visible content only, ignoring
     /// stamps of entries that no longer matter.
     pub fn visible_summary(&self) -> (bool, Vec<(String, Option<String>)>, Vec<String>) {
-        let faces =
-            self.live_faces().map(|f| (f.face_id.clone(), self.face_user(&f.face_id).map(str::to_string))).collect();
+        let mut faces: Vec<(String, Option<String>)> = (0..self.faces.len())
+            .map(|r| (self.faces.ids[r].to_string(), self.row_user(r).map(str::to_string)))
+            .collect();
+        faces.sort();
         let users = self.live_users().map(|(id, _)| id.clone()).collect();
         (self.is_live(), faces, users)
     }

@@ -2,6 +2,8 @@
 //! deltas carry exactly what is missing, and no face added and not removed is ever lost.
 
 use likeness_collections::hlc::{HlcGenerator, VersionVector};
+use likeness_collections::ids::Uuid;
+use likeness_collections::search::quantize;
 use likeness_collections::state::*;
 use likeness_vision::BoundingBox;
 use proptest::prelude::*;
@@ -31,13 +33,17 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn face(n: u8) -> StoredFace {
     StoredFace {
-        face_id: format!("f{n}"),
-        image_id: "img".into(),
+        face_id: fid(n),
+        image_id: Uuid([0xee; 16]),
         external_image_id: None,
         bounding_box: BoundingBox { width: 0.1, height: 0.1, left: 0.0, top: 0.0 },
         confidence: 99.0,
-        vector: vec![n as f32, 1.0],
+        vector: quantize(&[n as f32, 1.0]),
     }
+}
+
+fn fid(n: u8) -> Uuid {
+    Uuid([n; 16])
 }
 
 /// Run each replica's script with its own clock; syncs pull deltas from another replica.
@@ -50,14 +56,12 @@ fn run(scripts: &[Vec<(u64, Action)>; 3]) -> Vec<CollectionState> {
             let Some((ms, action)) = scripts[r].get(step) else { continue };
             let kind = match action {
                 Action::Add(n) => OpKind::AddFace(face(*n)),
-                Action::Remove(n) => OpKind::RemoveFace { face_id: format!("f{n}") },
+                Action::Remove(n) => OpKind::RemoveFace { face_id: fid(*n) },
                 Action::User(u, live) => OpKind::User {
                     user_id: format!("u{u}"),
                     value: UserValue { live: *live, client_request_token: None },
                 },
-                Action::Associate(f, u) => {
-                    OpKind::Associate { face_id: format!("f{f}"), user_id: u.map(|u| format!("u{u}")) }
-                }
+                Action::Associate(f, u) => OpKind::Associate { face_id: fid(*f), user_id: u.map(|u| format!("u{u}")) },
                 Action::Meta(live) => {
                     OpKind::Meta(CollectionMeta { live: *live, face_model_version: "v".into(), created_millis: *ms })
                 }
@@ -123,11 +127,11 @@ proptest! {
         // No lost face: every face some replica added, and no replica removed or cleared, survives.
         let cleared = merged[0].cleared_at;
         for r in &replicas {
-            for (id, slot) in &r.faces {
-                let removed_anywhere = replicas.iter().any(|x| x.faces.get(id).is_some_and(|s| s.removed.is_some()));
-                let cleared_after = cleared.is_some_and(|c| slot.added.is_some_and(|a| a <= c));
-                if slot.added.is_some() && !removed_anywhere && !cleared_after {
-                    prop_assert!(merged[0].live_face(id).is_some(), "face {} lost", id);
+            for e in r.face_entries() {
+                let removed_anywhere = replicas.iter().any(|x| x.face_entries().iter().any(|o| o.face_id == e.face_id && o.removed.is_some()));
+                let cleared_after = cleared.is_some_and(|c| e.added.is_some_and(|a| a <= c));
+                if e.added.is_some() && !removed_anywhere && !cleared_after {
+                    prop_assert!(merged[0].live_face(&e.face_id).is_some(), "face {} lost", e.face_id);
                 }
             }
         }
@@ -155,21 +159,23 @@ proptest! {
         let everything: BTreeMap<u64, VersionVector> = (1..=3).map(|r| (r, all.version.clone())).collect();
         full.compact(&everything).unwrap();
         prop_assert_eq!(full.visible_summary(), all.visible_summary());
-        prop_assert!(full.faces.values().all(|s| s.removed.is_none()), "no removed face left");
+        prop_assert_eq!(full.tombstone_count(), 0, "no removed face left");
         // A late copy of anything compacted away changes nothing: the floor ignores it.
         let mut replayed = full.clone();
         for r in &replicas {
             for op in full_ops(r) { replayed.apply(&op); }
         }
         prop_assert_eq!(replayed.visible_summary(), all.visible_summary());
-        prop_assert!(replayed.faces.values().all(|s| s.removed.is_none()), "no tombstone came back");
+        prop_assert_eq!(replayed.tombstone_count(), 0, "no tombstone came back");
         // Without every writer's acknowledgement nothing is dropped.
         let mut partial = all.clone();
         let mut missing = everything.clone();
         if let Some(&w) = all.version.0.keys().next() {
             missing.remove(&w);
             prop_assert_eq!(partial.compact(&missing), Err(CompactionError::MissingAcknowledgement(w)));
-            prop_assert_eq!(&partial, &all);
+            prop_assert_eq!(full_ops(&partial), full_ops(&all));
+            prop_assert_eq!(partial.tombstone_count(), all.tombstone_count());
+            prop_assert_eq!(&partial.floor, &all.floor);
             prop_assert!(partial.compact(&BTreeMap::new()).is_err(), "an empty list is refused");
         }
     }
@@ -181,17 +187,19 @@ proptest! {
         for r in &replicas { all.merge(r); }
         if let Some(c) = all.cleared_at {
             // Nothing added, associated or created at or before the delete is kept in memory.
-            for slot in all.faces.values() {
-                prop_assert!(slot.added.is_none_or(|a| a > c));
-                prop_assert!(slot.user.as_ref().is_none_or(|u| u.stamp > c));
-                prop_assert!(slot.face.is_none() || slot.removed.is_none());
+            for e in all.face_entries() {
+                prop_assert!(e.added.is_none_or(|a| a > c));
+                prop_assert!(e.association.is_none_or(|u| u > c));
+                prop_assert!(!e.has_body || e.removed.is_none());
             }
             prop_assert!(all.users.values().all(|u| u.stamp > c));
         }
         // A removed face keeps no body and no association: only its id and stamps.
-        for slot in all.faces.values().filter(|s| s.removed.is_some()) {
-            prop_assert!(slot.face.is_none() && slot.user.is_none());
+        let entries = all.face_entries();
+        for e in entries.iter().filter(|e| e.removed.is_some()) {
+            prop_assert!(!e.has_body && e.association.is_none());
         }
-        prop_assert!(full_ops(&all).iter().all(|op| !matches!(&op.kind, OpKind::AddFace(f) if all.faces[&f.face_id].removed.is_some())));
+        let removed = |id: &Uuid| entries.iter().any(|e| e.face_id == *id && e.removed.is_some());
+        prop_assert!(full_ops(&all).iter().all(|op| !matches!(&op.kind, OpKind::AddFace(f) if removed(&f.face_id))));
     }
 }

@@ -5,6 +5,8 @@ mod common;
 use common::*;
 use likeness_collections::codec::{self, ChangeKind, ChangeSet};
 use likeness_collections::hlc::{Hlc, MAX_CLOCK_DRIFT_MS};
+use likeness_collections::ids::Uuid;
+use likeness_collections::search::{is_canonical, quantize};
 use likeness_collections::state::*;
 use likeness_collections::*;
 use likeness_vision::BoundingBox;
@@ -20,19 +22,80 @@ fn name(e: CollectionError) -> &'static str {
 fn honest() -> (Collections<MemoryStore>, Vec<String>) {
     let mut c = open(MemoryStore::default(), 1);
     block_on(c.create_collection(&coll("c"))).unwrap();
-    let faces = index(&mut c, "c", &ids::image_id("c", b"a"), &[vector(0, 0), vector(0, 1)]);
+    let faces = index(&mut c, "c", &ids::image_id("c", b"a").to_string(), &[vector(0, 0), vector(0, 1)]);
     (c, faces)
 }
 
 fn face(id: &str, vector: Vec<f32>) -> StoredFace {
+    coded(Uuid::parse(id).unwrap(), quantize(&vector))
+}
+
+/// A face holding exactly these codes.
+fn coded(face_id: Uuid, vector: Vec<i8>) -> StoredFace {
     StoredFace {
-        face_id: id.into(),
+        face_id,
         image_id: ids::image_id("c", b"x"),
         external_image_id: Some("someone".into()),
         bounding_box: BoundingBox { width: 0.2, height: 0.2, left: 0.1, top: 0.1 },
         confidence: 99.0,
         vector,
     }
+}
+
+/// `bytes` with every `from` replaced by `to` (same length) and the checksum redone: what a
+/// sender that writes its own bytes can send.
+fn patched(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut found = false;
+    let mut i = 0;
+    while i + from.len() <= out.len() - 9 {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            found = true;
+        }
+        i += 1;
+    }
+    assert!(found, "nothing to patch");
+    with_checksum(out)
+}
+
+fn with_checksum(mut out: Vec<u8>) -> Vec<u8> {
+    let n = out.len() - 4;
+    let crc = crc32(&out[..n - 5]);
+    out[n..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// CRC-32 (IEEE), as the format's trailer.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A change set written in format 1 (ids as text, f32 vectors).
+fn change_set_v1(collection: &str, ops: Vec<Op>) -> Vec<u8> {
+    let mut version = hlc::VersionVector::default();
+    ops.iter().for_each(|o| version.observe(o.stamp));
+    codec::encode_format(
+        &ChangeSet {
+            kind: ChangeKind::Delta,
+            collection_id: collection.into(),
+            face_model_version: VERSION.into(),
+            dimension: DIM as u32,
+            version,
+            ops,
+            floor: Default::default(),
+        },
+        1,
+    )
+    .unwrap()
 }
 
 fn stamp(millis: u64) -> Hlc {
@@ -98,7 +161,7 @@ fn stamps_from_the_far_future_are_refused_and_do_not_move_the_clock() {
     };
     block_on(c.apply_changes("c", &change_set("c", vec![delete]))).unwrap();
     block_on(c.create_collection(&coll("c"))).unwrap();
-    index(&mut c, "c", &ids::image_id("c", b"later"), &[vector(5, 0)]);
+    index(&mut c, "c", &ids::image_id("c", b"later").to_string(), &[vector(5, 0)]);
     assert_eq!(c.describe_collection(&coll("c")).unwrap().face_count, 1, "a write after the delete is visible");
 }
 
@@ -125,14 +188,27 @@ fn a_change_set_cannot_change_the_face_model_version() {
 
 #[test]
 fn ids_inside_operations_are_validated() {
-    let bad_face = "not-a-uuid";
+    // FaceIds and ImageIds are binary in format 2, so only format 1 can carry a malformed one:
+    // as text that is not a lowercase UUID.
+    let new_face = Uuid::parse(NEW_FACE).unwrap();
+    for op in [
+        add(NEW_FACE, NOW, vector(3, 0)),
+        Op { stamp: stamp(NOW), kind: OpKind::RemoveFace { face_id: new_face } },
+        Op { stamp: stamp(NOW), kind: OpKind::Associate { face_id: new_face, user_id: None } },
+    ] {
+        let v1 = change_set_v1("c", vec![op.clone()]);
+        assert!(block_on(honest().0.apply_changes("c", &v1)).is_ok(), "the well-formed v1 op merges: {op:?}");
+        for bad in [
+            "NOT-A-UUID-0000-4000-8000-0000000001",
+            "00000000-0000-4000-8000-00000000000G",
+            "00000000-0000-4000-8000-00000000000A",
+        ] {
+            let bytes = patched(&v1, NEW_FACE.as_bytes(), bad.as_bytes());
+            assert_eq!(refused(&bytes, "c"), "InvalidSnapshotException", "{bad} in {op:?}");
+        }
+    }
     let cases = vec![
-        add(bad_face, NOW, vector(3, 0)),
-        Op { stamp: stamp(NOW), kind: OpKind::RemoveFace { face_id: bad_face.into() } },
-        Op {
-            stamp: stamp(NOW),
-            kind: OpKind::Associate { face_id: NEW_FACE.into(), user_id: Some("bad user".into()) },
-        },
+        Op { stamp: stamp(NOW), kind: OpKind::Associate { face_id: new_face, user_id: Some("bad user".into()) } },
         Op {
             stamp: stamp(NOW),
             kind: OpKind::User {
@@ -149,10 +225,6 @@ fn ids_inside_operations_are_validated() {
         },
         Op {
             stamp: stamp(NOW),
-            kind: OpKind::AddFace(StoredFace { image_id: "img".into(), ..face(NEW_FACE, vector(3, 0)) }),
-        },
-        Op {
-            stamp: stamp(NOW),
             kind: OpKind::AddFace(StoredFace { confidence: f32::NAN, ..face(NEW_FACE, vector(3, 0)) }),
         },
     ];
@@ -163,12 +235,46 @@ fn ids_inside_operations_are_validated() {
 
 #[test]
 fn only_unit_vectors_are_merged() {
-    let mut long = vector(3, 0);
-    long.iter_mut().for_each(|x| *x *= 10.0);
-    assert_eq!(refused(&change_set("c", vec![add(NEW_FACE, NOW, long)]), "c"), "InvalidSnapshotException");
-    assert_eq!(refused(&change_set("c", vec![add(NEW_FACE, NOW, vec![0.0; DIM])]), "c"), "InvalidSnapshotException");
+    let id = Uuid::parse(NEW_FACE).unwrap();
+    let add_codes = |codes: Vec<i8>| Op { stamp: stamp(NOW), kind: OpKind::AddFace(coded(id, codes)) };
+    // Format 2: codes must be canonical (largest |code| 127, no -128): zero, too-small and
+    // -128 codes are refused.
+    for codes in [vec![0i8; DIM], vec![3i8; DIM], {
+        let mut c = vec![0i8; DIM];
+        c[0] = i8::MIN;
+        c[1] = 127;
+        c
+    }] {
+        assert!(!is_canonical(&codes));
+        assert_eq!(refused(&change_set("c", vec![add_codes(codes)]), "c"), "InvalidSnapshotException");
+    }
+    // Format 1: f32 vectors must be unit length. Scale a unit vector's bytes by 10 in place.
+    let v1 = change_set_v1("c", vec![add(NEW_FACE, NOW, vector(3, 0))]);
+    let unit_bytes: Vec<u8> = quantize(&vector(3, 0))
+        .iter()
+        .flat_map(|&c| (c as f32 * likeness_collections::search::unit_scale(&quantize(&vector(3, 0)))).to_le_bytes())
+        .collect();
+    let long_bytes: Vec<u8> = unit_bytes
+        .chunks(4)
+        .flat_map(|c| (f32::from_le_bytes([c[0], c[1], c[2], c[3]]) * 10.0).to_le_bytes())
+        .collect();
+    assert_eq!(refused(&patched(&v1, &unit_bytes, &long_bytes), "c"), "InvalidSnapshotException");
+    let zero_bytes = vec![0u8; unit_bytes.len()];
+    assert_eq!(refused(&patched(&v1, &unit_bytes, &zero_bytes), "c"), "InvalidSnapshotException");
     // An empty vector without a removal is malformed at the format level.
-    assert_eq!(refused(&change_set("c", vec![add(NEW_FACE, NOW, Vec::new())]), "c"), "InvalidSnapshotException");
+    let empty = change_set_v1("c", vec![Op { stamp: stamp(NOW), kind: OpKind::AddFace(coded(id, Vec::new())) }]);
+    assert_eq!(refused(&empty, "c"), "InvalidSnapshotException");
+    // A vector of the wrong length cannot even be written in format 2.
+    let short = ChangeSet {
+        kind: ChangeKind::Delta,
+        collection_id: "c".into(),
+        face_model_version: VERSION.into(),
+        dimension: DIM as u32,
+        version: Default::default(),
+        ops: vec![add_codes(vec![127; DIM - 1])],
+        floor: Default::default(),
+    };
+    assert!(codec::encode(&short).is_err());
 }
 
 #[test]
@@ -208,8 +314,11 @@ fn a_removed_face_travels_as_its_removal_alone() {
     let (mut c, faces) = honest();
     block_on(c.delete_faces(&del_req("c", &faces[..1]))).unwrap();
     let cs = codec::decode(&c.snapshot("c").unwrap()).unwrap();
-    assert!(!cs.ops.iter().any(|op| matches!(&op.kind, OpKind::AddFace(f) if f.face_id == faces[0])));
-    assert!(cs.ops.iter().any(|op| matches!(&op.kind, OpKind::RemoveFace { face_id } if *face_id == faces[0])));
+    assert!(!cs.ops.iter().any(|op| matches!(&op.kind, OpKind::AddFace(f) if f.face_id.to_string() == faces[0])));
+    assert!(cs
+        .ops
+        .iter()
+        .any(|op| matches!(&op.kind, OpKind::RemoveFace { face_id } if face_id.to_string() == faces[0])));
     assert!(cs.ops.iter().all(|op| !matches!(&op.kind, OpKind::AddFace(f) if f.vector.is_empty())));
 }
 
@@ -228,18 +337,23 @@ fn compaction_needs_every_writers_acknowledgement() {
 }
 
 #[test]
-fn each_vector_is_held_once_in_memory() {
+fn each_vector_is_held_once_in_memory_as_int8_codes() {
     let (c, faces) = honest();
     let col = c.collection("c").unwrap();
-    // The search index holds the vectors; the CRDT state keeps none of its own...
-    assert!(col.state.live_faces().all(|f| f.vector.is_empty()));
+    // One row of DIM codes and a scale per face, in the table that search scans.
     assert_eq!(col.face_count(), faces.len());
-    // ...and snapshots still carry every vector, read back from the index.
+    assert_eq!(col.index_bytes_per_face(), DIM + 4);
+    // Snapshots carry every vector as its codes...
     let cs = codec::decode(&c.snapshot("c").unwrap()).unwrap();
-    let vectors: Vec<&Vec<f32>> =
+    let vectors: Vec<&Vec<i8>> =
         cs.ops.iter().filter_map(|op| if let OpKind::AddFace(f) = &op.kind { Some(&f.vector) } else { None }).collect();
     assert_eq!(vectors.len(), 2);
-    assert!(vectors.contains(&&vector(0, 0)) && vectors.contains(&&vector(0, 1)));
+    assert!(vectors.contains(&&quantize(&vector(0, 0))) && vectors.contains(&&quantize(&vector(0, 1))));
+    // ...and the stored vector is the original within int8 rounding.
+    let id = Uuid::parse(&faces[0]).unwrap();
+    let stored = col.state.face_vector(&id).unwrap();
+    let cos: f32 = stored.iter().zip(vector(0, 0)).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.9999, "cos {cos}");
 }
 
 fn assert_send<T: Send>(_: &T) {}
@@ -272,12 +386,19 @@ fn any_id() -> impl Strategy<Value = String> {
     ]
 }
 
-fn any_vector() -> impl Strategy<Value = Vec<f32>> {
+fn any_face_id() -> impl Strategy<Value = Uuid> {
     prop_oneof![
-        (0usize..DIM, 0usize..3).prop_map(|(p, v)| vector(p, v)),
-        proptest::collection::vec(-2.0f32..2.0, DIM),
-        proptest::collection::vec(any::<f32>(), 0..DIM + 2),
-        Just(Vec::new()),
+        Just(Uuid::parse(NEW_FACE).unwrap()),
+        Just(Uuid::parse("00000000-0000-4000-8000-000000000002").unwrap()),
+        any::<[u8; 16]>().prop_map(Uuid),
+    ]
+}
+
+fn any_vector() -> impl Strategy<Value = Vec<i8>> {
+    prop_oneof![
+        (0usize..DIM, 0usize..3).prop_map(|(p, v)| quantize(&vector(p, v))),
+        proptest::collection::vec(any::<i8>(), DIM),
+        proptest::collection::vec(-3i8..3, DIM),
     ]
 }
 
@@ -299,14 +420,14 @@ fn any_op() -> impl Strategy<Value = Op> {
         (any::<bool>(), prop_oneof![Just(VERSION.to_string()), Just("evil".to_string())], any::<u64>()).prop_map(
             |(live, v, created)| OpKind::Meta(CollectionMeta { live, face_model_version: v, created_millis: created })
         ),
-        (any_id(), any_vector(), -10.0f32..200.0)
-            .prop_map(|(id, v, conf)| { OpKind::AddFace(StoredFace { confidence: conf, ..face(&id, v) }) }),
-        any_id().prop_map(|face_id| OpKind::RemoveFace { face_id }),
+        (any_face_id(), any_vector(), -10.0f32..200.0)
+            .prop_map(|(id, v, conf)| { OpKind::AddFace(StoredFace { confidence: conf, ..coded(id, v) }) }),
+        any_face_id().prop_map(|face_id| OpKind::RemoveFace { face_id }),
         (any_id(), any::<bool>()).prop_map(|(user_id, live)| OpKind::User {
             user_id,
             value: UserValue { live, client_request_token: None }
         }),
-        (any_id(), proptest::option::of(any_id()))
+        (any_face_id(), proptest::option::of(any_id()))
             .prop_map(|(face_id, user_id)| OpKind::Associate { face_id, user_id }),
     ];
     (any_stamp(), kind).prop_map(|(stamp, kind)| Op { stamp, kind })
@@ -318,12 +439,33 @@ fn any_change_set() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(any_op(), 0..6),
         proptest::collection::vec(any_stamp(), 0..3),
         any::<bool>(),
+        any::<bool>(),
+        proptest::option::of((any::<usize>(), any::<u8>())),
     )
-        .prop_map(|(collection, ops, claimed, snapshot)| {
+        .prop_map(|(collection, ops, claimed, snapshot, v1, flip)| {
             let mut version = hlc::VersionVector::default();
             claimed.into_iter().for_each(|s| version.observe(s));
             let kind = if snapshot { ChangeKind::Snapshot } else { ChangeKind::Delta };
-            encode_set(kind, &collection, ops, version)
+            let cs = ChangeSet {
+                kind,
+                collection_id: collection,
+                face_model_version: VERSION.into(),
+                dimension: DIM as u32,
+                version,
+                ops,
+                floor: Default::default(),
+            };
+            let bytes = codec::encode_format(&cs, if v1 { 1 } else { 2 }).unwrap();
+            // A sender that writes its own bytes: one byte changed, the checksum made valid.
+            match flip {
+                Some((at, x)) if bytes.len() > 17 => {
+                    let mut b = bytes;
+                    let i = 8 + at % (b.len() - 17);
+                    b[i] ^= x | 1;
+                    with_checksum(b)
+                }
+                _ => bytes,
+            }
         })
 }
 
@@ -347,9 +489,8 @@ proptest! {
             for op in &state.ops {
                 prop_assert!(op.stamp.millis <= NOW + MAX_CLOCK_DRIFT_MS);
                 if let OpKind::AddFace(f) = &op.kind {
-                    prop_assert!(ids::check_face_id(&f.face_id).is_ok());
-                    let norm = f.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-                    prop_assert!(f.vector.len() == DIM && (norm - 1.0).abs() < 1e-3);
+                    prop_assert!(ids::check_face_id(&f.face_id.to_string()).is_ok());
+                    prop_assert!(f.vector.len() == DIM && is_canonical(&f.vector));
                 }
             }
             if c.collection("c").is_ok() {

@@ -1,6 +1,9 @@
-//! The index returns exactly what a naive reference returns, on both scan paths.
+//! The index returns exactly what a naive reference returns over the stored (int8) vectors,
+//! on both scan paths.
 
-use likeness_collections::search::{dot_i8_portable, dot_portable, VectorIndex};
+use likeness_collections::search::{
+    dequantize, dot_f32_i8, dot_f32_i8_portable, dot_i8_portable, dot_portable, is_canonical, quantize, VectorIndex,
+};
 use proptest::prelude::*;
 
 fn unit(v: Vec<f32>) -> Vec<f32> {
@@ -8,12 +11,13 @@ fn unit(v: Vec<f32>) -> Vec<f32> {
     v.into_iter().map(|x| x / n).collect()
 }
 
-/// Naive reference: f64 dot products, full sort, threshold, top-k.
+/// Naive reference: f64 dot products against the stored vectors (each row as its canonical
+/// int8 codes stand for it), full sort, threshold, top-k.
 fn naive(rows: &[(String, Vec<f32>)], q: &[f32], k: usize, min: f32, exclude: Option<&str>) -> Vec<(String, f64)> {
     let mut all: Vec<(String, f64)> = rows
         .iter()
         .filter(|(id, _)| Some(id.as_str()) != exclude)
-        .map(|(id, v)| (id.clone(), v.iter().zip(q).map(|(a, b)| *a as f64 * *b as f64).sum()))
+        .map(|(id, v)| (id.clone(), dequantize(&quantize(v)).iter().zip(q).map(|(a, b)| *a as f64 * *b as f64).sum()))
         .filter(|(_, s)| *s >= min as f64 - 1e-5)
         .collect();
     all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -81,7 +85,8 @@ proptest! {
     fn int8_scan_with_rerank_equals_naive((rows, q) in dataset(4200, 24), k in 1usize..30) {
         let mut idx = VectorIndex::new(24);
         for (id, v) in &rows { idx.insert(id, v); }
-        check(&rows, idx.search_quantized(&q, k, -1.0, None), naive(&rows, &q, k, -1.0, None))?;
+        check(&rows, idx.search_quantized(&q, k, -1.0), naive(&rows, &q, k, -1.0, None))?;
+        check(&rows, idx.search_exact(&q, k, -1.0), naive(&rows, &q, k, -1.0, None))?;
         // Through the public entry point (which picks the int8 path at this size), with a threshold.
         check(&rows, idx.search(&q, k, 0.3, Some("id00000")), naive(&rows, &q, k, 0.3, Some("id00000")))?;
     }
@@ -99,4 +104,26 @@ fn simd_kernels_match_scalar() {
     let exact: i32 = qa.iter().zip(&qb).map(|(x, y)| *x as i32 * *y as i32).sum();
     assert_eq!(likeness_collections::search::dot_i8(&qa, &qb), exact);
     assert_eq!(dot_i8_portable(&qa, &qb), exact);
+    let mixed: f64 = a.iter().zip(&qb).map(|(x, y)| *x as f64 * *y as f64).sum();
+    assert!((dot_f32_i8(&a, &qb) as f64 - mixed).abs() < 1e-2, "{} vs {mixed}", dot_f32_i8(&a, &qb));
+    assert!((dot_f32_i8_portable(&a, &qb) as f64 - mixed).abs() < 1e-2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Canonical codes stand for a unit vector within int8 rounding of the original.
+    #[test]
+    fn codes_are_canonical_and_close(v in proptest::collection::vec(-1.0f32..1.0, 1..200)) {
+        let v = unit(v);
+        let c = quantize(&v);
+        prop_assume!(v.iter().any(|x| *x != 0.0));
+        prop_assert!(is_canonical(&c));
+        let d = dequantize(&c);
+        let norm: f32 = d.iter().map(|x| x * x).sum::<f32>().sqrt();
+        prop_assert!((norm - 1.0).abs() < 1e-5, "norm {}", norm);
+        let cos: f32 = d.iter().zip(&v).map(|(a, b)| a * b).sum();
+        prop_assert!(cos > 0.999 || v.len() < 4, "cos {} at {}-d", cos, v.len());
+        prop_assert_eq!(quantize(&d), c, "codes are a fixed point");
+    }
 }

@@ -22,7 +22,7 @@ fn index_dir(c: &mut Collections<DirStore>, collection: &str, external: &str, ve
         max_faces: None,
         quality_filter: Some(likeness_vision::QualityFilter::None),
     };
-    let image_id = ids::image_id(collection, external.as_bytes());
+    let image_id = ids::image_id(collection, external.as_bytes()).to_string();
     let out = block_on(c.index_faces_analyzed(&input, &image_id, image(vectors))).unwrap();
     out.face_records.into_iter().map(|r| r.face.face_id).collect()
 }
@@ -48,19 +48,25 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// A vector as stores and exports hold it: its int8 codes.
 fn vector_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    likeness_collections::search::quantize(v).iter().map(|&c| c as u8).collect()
 }
 
-/// Neither the ExternalImageId nor the vector bytes of a deleted face remain anywhere.
+/// Neither the ExternalImageId nor the vector of a deleted face remain anywhere, as codes or
+/// as f32 bytes.
 fn assert_gone(root: &Path, exported: &[u8], external: &str, vector: &[f32]) {
-    let vb = vector_bytes(vector);
+    let forms = [vector_bytes(vector), vector.iter().flat_map(|x| x.to_le_bytes()).collect()];
     for (path, bytes) in all_bytes(root) {
         assert!(!contains(&bytes, external.as_bytes()), "{path} still holds ExternalImageId {external}");
-        assert!(!contains(&bytes, &vb), "{path} still holds a deleted face's vector");
+        for vb in &forms {
+            assert!(!contains(&bytes, vb), "{path} still holds a deleted face's vector");
+        }
     }
     assert!(!contains(exported, external.as_bytes()), "the export still holds {external}");
-    assert!(!contains(exported, &vb), "the export still holds a deleted face's vector");
+    for vb in &forms {
+        assert!(!contains(exported, vb), "the export still holds a deleted face's vector");
+    }
 }
 
 #[test]
@@ -70,6 +76,10 @@ fn delete_faces_leaves_nothing_of_the_face_on_disk_or_in_exports() {
     block_on(c.create_collection(&coll("c"))).unwrap();
     let keep = index_dir(&mut c, "c", "keeper-person", &[vector(1, 0)]);
     let gone = index_dir(&mut c, "c", "deleted-person-7f3a", &[vector(2, 0)]);
+    assert!(
+        all_bytes(tmp.path()).iter().any(|(_, b)| contains(b, &vector_bytes(&vector(2, 0)))),
+        "the scan finds a stored vector before it is deleted"
+    );
     block_on(c.delete_faces(&del_req("c", &gone))).unwrap();
     assert_gone(tmp.path(), &c.snapshot("c").unwrap(), "deleted-person-7f3a", &vector(2, 0));
     // The kept face is still there, on disk and after reopening.
