@@ -26,8 +26,8 @@ cargo test --release --workspace --exclude likeness-wasm --all-targets
 
 step "wasm32: build the npm package (engine for wasm32 + simd128, bindings, models) into web/dist"
 bash web/build.sh
-# The engine crates on their own, so nothing non-portable hides behind the adapter's features.
-cargo build --release --target wasm32-unknown-unknown -p likeness-vision -p likeness-collections
+# The engine crates and the sync envelope on their own, so nothing non-portable hides behind the adapter's features.
+cargo build --release --target wasm32-unknown-unknown -p likeness-vision -p likeness-collections -p likeness-sync
 
 step "collections without the vision engine (what a server links): builds, and no model runtime in its tree"
 cargo check --release -p likeness-collections --no-default-features
