@@ -1,15 +1,21 @@
-//! Any bytes through every sync decoder: a sealed record, a replay-guard state, a wrapped
-//! key, a recovery phrase. A typed error or a value, never a panic; an opened record
+//! Any bytes through every sync decoder: a sealed record, push and pull bodies, a
+//! replay-guard state, a wrapped key, a recovery phrase. A typed error or a value, never a panic; an opened record
 //! re-seals and opens to the same content.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use likeness_sync::{envelope, passphrase, CollectionKeys, GroupKey, ReplayGuard};
+use likeness_sync::{envelope, passphrase, protocol, CollectionKeys, GroupKey, ReplayGuard};
 
 fuzz_target!(|data: &[u8]| {
     let keys = CollectionKeys::derive(&GroupKey::from_bytes([9; 32]), "fuzz-group", "fuzz");
     if let Ok(o) = envelope::open(&keys, data) {
         let again = envelope::seal(&keys, o.kind, o.device, o.counter, &o.payload).expect("reseals");
         assert_eq!(envelope::open(&keys, &again).expect("opens"), o);
+    }
+    if let Ok(p) = protocol::decode_push(data, 1000, 1 << 20) {
+        assert_eq!(protocol::encode_push(&p), data);
+    }
+    if let Ok(p) = protocol::decode_pull(data) {
+        assert_eq!(protocol::encode_pull(&p), data);
     }
     if let Ok(g) = ReplayGuard::from_bytes(data) {
         assert_eq!(g.to_bytes(), data);

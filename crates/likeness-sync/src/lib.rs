@@ -15,6 +15,7 @@
 //!   padded to size buckets, so lengths do not reveal face counts exactly. Each record carries
 //!   its writer's device id and counter; [`envelope::ReplayGuard`] refuses a record replayed
 //!   at a later place in the log.
+//! - [`protocol`]: the binary push and pull bodies (batched, idempotent by push id).
 //! - [`passphrase`]: the group key wrapped under a passphrase (Argon2id, parameters stored
 //!   beside it and bounded when read back) for keeping it at rest.
 //!
@@ -25,6 +26,7 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod passphrase;
+pub mod protocol;
 
 pub use envelope::{open, seal, Opened, RecordKind, ReplayGuard};
 pub use error::SyncError;

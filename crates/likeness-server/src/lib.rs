@@ -1,0 +1,81 @@
+//! # likeness-server
+//!
+//! Relays a sync group's collection records between its devices. Every record is sealed by
+//! the devices (`likeness-sync`); the server stores and serves opaque bytes under opaque
+//! collection tags, and never holds a key. What it keeps per group: device tokens (hashed),
+//! single-use invites (hashed), per collection a key check record, an append-only log of
+//! records with server-assigned sequences, the latest snapshot and the sequence it covers,
+//! and byte counts for quotas.
+//!
+//! Layout: [`db`] (storage behind the [`db::Database`] trait; SQLite embedded), [`routes`]
+//! (one small handler per endpoint), [`auth`] (tokens), [`limits`] (sizes, quotas, rates),
+//! [`error`] (every refusal mapped once to a status and a stable code).
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod limits;
+pub mod routes;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use db::Database;
+use limits::{Limiters, Limits};
+use std::sync::Arc;
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// A collection of a group got records.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub group_id: String,
+    pub tag: String,
+    pub last_seq: i64,
+}
+
+/// Everything a handler needs: explicit, shared.
+pub struct App<D> {
+    pub db: D,
+    pub config: Limits,
+    pub limits: Limiters,
+    pub events: tokio::sync::broadcast::Sender<Event>,
+}
+
+impl<D: Database> App<D> {
+    pub fn new(db: D, config: Limits) -> Arc<Self> {
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        Arc::new(App { limits: Limiters::new(&config), db, config, events })
+    }
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` (the
+/// credential routes rate-limit per client address).
+pub fn router<D: Database>(app: Arc<App<D>>) -> Router {
+    use routes::*;
+    let collection = "/v1/groups/{group_id}/collections/{tag}";
+    let api = Router::new()
+        .route("/v1/groups", post(create_group::<D>))
+        .route("/v1/join", post(join::<D>))
+        .route("/v1/groups/{group_id}", delete(delete_group::<D>))
+        .route("/v1/groups/{group_id}/invites", post(create_invite::<D>))
+        .route("/v1/groups/{group_id}/devices", get(list_devices::<D>))
+        .route("/v1/groups/{group_id}/devices/{device_id}", delete(revoke_device::<D>))
+        .route(collection, put(put_collection::<D>).get(get_collection::<D>).delete(delete_collection::<D>))
+        .route(&format!("{collection}/records"), post(push::<D>).get(pull::<D>))
+        .route(&format!("{collection}/snapshot"), put(put_snapshot::<D>).get(get_snapshot::<D>))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics::<D>))
+        .route("/openapi.json", get(openapi))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, app.config.request_timeout));
+    // Live streams are long-lived: no request timeout.
+    let live = Router::new().route("/v1/groups/{group_id}/events", get(events::<D>));
+    api.merge(live)
+        .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+        .layer(ConcurrencyLimitLayer::new(app.config.max_connections))
+        .with_state(app)
+}
