@@ -203,6 +203,20 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, CollectionError
 type Engine = Collections<DirStore>;
 
 /// Run `op` holding the store's write lock, on state that includes every other process's writes.
+pub(crate) fn with_lock<T>(
+    c: &mut Engine,
+    op: impl FnOnce(&mut Engine) -> Result<T, CollectionError>,
+) -> Result<T, CollectionError> {
+    locked(c, op)
+}
+
+/// The store's collections, opened with this device's replica id.
+pub(crate) fn open_engine(store_dir: &Path) -> Result<Engine, CollectionError> {
+    let mut store = DirStore::open(store_dir)?;
+    let replica = store.replica_id()?;
+    block_on(Collections::open(store, Box::new(SystemClock), replica, likeness_vision_space()?))
+}
+
 fn locked<T>(c: &mut Engine, op: impl FnOnce(&mut Engine) -> Result<T, CollectionError>) -> Result<T, CollectionError> {
     c.store_mut().lock()?;
     let out = block_on(c.refresh()).and_then(|_| op(c));
@@ -324,10 +338,7 @@ fn index_faces(
 /// Run one collection command; returns the Rekognition-shaped response.
 pub fn run(store_dir: &Path, command: CollectionCommand) -> Result<serde_json::Value, CollectionError> {
     let engine = || FaceEngine::embedded().map_err(CollectionError::from);
-    let space = likeness_vision_space()?;
-    let mut store = DirStore::open(store_dir)?;
-    let replica = store.replica_id()?;
-    let mut c = block_on(Collections::open(store, Box::new(SystemClock), replica, space))?;
+    let mut c = open_engine(store_dir)?;
     use CollectionCommand::*;
     let collection = |collection_id| CollectionInput { collection_id };
     match command {

@@ -5,6 +5,7 @@
 
 mod collections_cmd;
 mod eval;
+mod sync_cmd;
 
 use clap::{Parser, Subcommand};
 use likeness_vision::{FaceEngine, ImageInput, VisionError, DEFAULT_SIMILARITY_THRESHOLD};
@@ -30,6 +31,9 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Collection(collections_cmd::CollectionCommand),
+    /// Sync this store's collections through a Likeness server, end-to-end encrypted.
+    #[command(subcommand)]
+    Sync(sync_cmd::SyncCommand),
     /// DetectFaces: every face in an image with box, landmarks, pose and quality.
     DetectFaces {
         #[arg(long)]
@@ -88,10 +92,18 @@ enum Command {
 }
 
 /// A failure, printed as `Name: message`.
-struct Failure {
+pub(crate) struct Failure {
     name: String,
     message: String,
     code: u8,
+}
+
+impl From<likeness_sync::SyncError> for Failure {
+    fn from(e: likeness_sync::SyncError) -> Self {
+        use likeness_sync::SyncError as E;
+        let code = if matches!(e, E::Offline(_) | E::Server { .. } | E::Random(_)) { 3 } else { 1 };
+        Failure { name: e.exception_name().into(), message: e.to_string(), code }
+    }
 }
 
 impl From<VisionError> for Failure {
@@ -151,6 +163,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }),
                 _ => Ok(()),
             }
+        }
+        Command::Sync(cmd) => {
+            let store = cli.store.unwrap_or_else(collections_cmd::default_store);
+            print_json(&sync_cmd::run(&store, cmd)?)
         }
         Command::DetectFaces { image } => {
             let bytes = read_image(&image)?;

@@ -80,13 +80,14 @@ pub trait Database: Clone + Send + Sync + 'static {
         code_hash: &[u8],
         expires_at: i64,
     ) -> impl Future<Output = ApiResult<()>> + Send;
-    /// Use an invite (unused, unexpired) and add the device; the group's id, or `None`.
+    /// Use an invite (unused, unexpired) and add the device; the group's id and key id, or
+    /// `None`.
     fn redeem_invite(
         &self,
         code_hash: &[u8],
         now: i64,
         device: NewDevice,
-    ) -> impl Future<Output = ApiResult<Option<String>>> + Send;
+    ) -> impl Future<Output = ApiResult<Option<(String, String)>>> + Send;
     fn list_devices(&self, group_id: &str) -> impl Future<Output = ApiResult<Vec<DeviceInfo>>> + Send;
     /// Revoke a device of the group; false if there is none.
     fn revoke_device(&self, group_id: &str, device_id: &str, now: i64) -> impl Future<Output = ApiResult<bool>> + Send;
@@ -194,7 +195,12 @@ impl Database for Sqlite {
         Ok(())
     }
 
-    async fn redeem_invite(&self, code_hash: &[u8], now: i64, device: NewDevice) -> ApiResult<Option<String>> {
+    async fn redeem_invite(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+        device: NewDevice,
+    ) -> ApiResult<Option<(String, String)>> {
         let mut tx = self.write().await?;
         let group: Option<String> = sqlx::query_scalar(
             "UPDATE invites SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING group_id",
@@ -206,8 +212,10 @@ impl Database for Sqlite {
         .await?;
         let Some(group) = group else { return Ok(None) };
         insert_device(&mut tx, &group, &device, now).await?;
+        let key_id: String =
+            sqlx::query_scalar("SELECT key_id FROM groups WHERE id = ?").bind(&group).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Ok(Some(group))
+        Ok(Some((group, key_id)))
     }
 
     async fn list_devices(&self, group_id: &str) -> ApiResult<Vec<DeviceInfo>> {

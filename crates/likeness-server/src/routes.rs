@@ -108,6 +108,8 @@ pub struct Credentials {
     device_id: String,
     /// Shown once; the server keeps only its hash.
     token: String,
+    /// The group key's fingerprint, so a joining device can check the key it was given.
+    key_id: String,
 }
 
 fn new_device(label: String) -> ApiResult<(NewDevice, String)> {
@@ -129,7 +131,7 @@ pub async fn create_group<D: Database>(
     let (device, token) = new_device(req.label)?;
     let device_id = device.device_id.clone();
     app.db.create_group(&group_id, &req.key_id, now_millis(), device).await?;
-    Ok((StatusCode::CREATED, Json(Credentials { group_id, device_id, token })))
+    Ok((StatusCode::CREATED, Json(Credentials { group_id, device_id, token, key_id: req.key_id })))
 }
 
 #[derive(Serialize)]
@@ -168,9 +170,9 @@ pub async fn join<D: Database>(
     let (device, token) = new_device(req.label)?;
     let device_id = device.device_id.clone();
     // Unknown, used and expired invites answer alike.
-    let group_id =
+    let (group_id, key_id) =
         app.db.redeem_invite(&hash_secret(&req.invite), now_millis(), device).await?.ok_or(ApiError::NotFound)?;
-    Ok((StatusCode::CREATED, Json(Credentials { group_id, device_id, token })))
+    Ok((StatusCode::CREATED, Json(Credentials { group_id, device_id, token, key_id })))
 }
 
 pub async fn list_devices<D: Database>(

@@ -175,7 +175,7 @@ pub fn open(keys: &CollectionKeys, record: &[u8]) -> Result<Opened, SyncError> {
 
 /// Per writer, the newest counter applied: a record at or below it is a replay (the server
 /// serving an old record again, at a new place in the log).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplayGuard {
     newest: BTreeMap<u64, u64>,
 }

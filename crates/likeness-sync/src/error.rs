@@ -27,6 +27,17 @@ pub enum SyncError {
     /// A stored wrapped key that is malformed or asks for unreasonable work.
     #[error("invalid wrapped key: {0}")]
     InvalidWrappedKey(String),
+    /// The server could not be reached (the device may be offline): retry later; nothing
+    /// local was lost.
+    #[error("the sync server is unreachable: {0}")]
+    Offline(String),
+    /// The server refused a request, with its stable code.
+    #[error("the sync server refused: {code}: {message}")]
+    Server { code: String, message: String },
+    /// A pulled change set that the local collections refused (its exception name and
+    /// message). Sync stops at it, so nothing after it is applied out of order.
+    #[error("a pulled change was refused: {0}")]
+    Merge(String),
     /// The platform has no random source.
     #[error("no random source: {0}")]
     Random(String),
@@ -43,6 +54,9 @@ impl SyncError {
             SyncError::InvalidRecoveryPhrase(_) => "InvalidRecoveryPhraseException",
             SyncError::WrongPassphrase => "WrongPassphraseException",
             SyncError::InvalidWrappedKey(_) => "InvalidWrappedKeyException",
+            SyncError::Offline(_) => "SyncOfflineException",
+            SyncError::Server { .. } => "SyncServerException",
+            SyncError::Merge(_) => "InvalidSnapshotException",
             SyncError::Random(_) => "InternalServerError",
         }
     }

@@ -15,6 +15,7 @@
 //!   padded to size buckets, so lengths do not reveal face counts exactly. Each record carries
 //!   its writer's device id and counter; [`envelope::ReplayGuard`] refuses a record replayed
 //!   at a later place in the log.
+//! - [`client`]: the sync state machine both clients run over their own transport.
 //! - [`protocol`]: the binary push and pull bodies (batched, idempotent by push id).
 //! - [`passphrase`]: the group key wrapped under a passphrase (Argon2id, parameters stored
 //!   beside it and bounded when read back) for keeping it at rest.
@@ -22,6 +23,7 @@
 //! Every decoder here takes bytes from the network or from storage: each defect is a typed
 //! [`SyncError`], never a panic (fuzzed in `fuzz/`).
 
+pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod keys;

@@ -1,0 +1,154 @@
+//! Two `likeness` stores synced through a real server (in-process, SQLite on disk): faces
+//! indexed on one appear on the other with the same FaceIds and are found by a search there;
+//! a delete on the second reaches the first; a wrong join code is refused; an unreachable
+//! server keeps local changes for later. Real photos from ../shared/data/faces.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faces() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/identities");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} is absent; these tests need the real photos", p.display());
+        None
+    }
+}
+
+fn likeness(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_likeness")).arg("--store").arg(store).args(args).output().expect("likeness runs")
+}
+
+fn ok_json(out: Output) -> serde_json::Value {
+    assert!(out.status.success(), "likeness failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// A sync server on a loopback port, on a SQLite file in `dir`.
+fn server(dir: &Path) -> String {
+    let url = format!("sqlite://{}", dir.join("server.db").display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let db = likeness_server::db::Sqlite::open(&url).await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = likeness_server::router(likeness_server::App::new(db, Default::default()));
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn face_ids(store: &Path) -> Vec<(String, String)> {
+    let v = ok_json(likeness(store, &["list-faces", "--collection-id", "staff"]));
+    let mut ids: Vec<(String, String)> = v["Faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["FaceId"].as_str().unwrap().to_string(), f["ExternalImageId"].as_str().unwrap_or("").to_string()))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn two_stores_converge_through_the_server() {
+    let Some(root) = faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server(tmp.path());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok_json(likeness(&a, &["create-collection", "--collection-id", "staff"]));
+    for (person, photo) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+        let img = root.join(person).join(photo);
+        ok_json(likeness(
+            &a,
+            &[
+                "index-faces",
+                "--collection-id",
+                "staff",
+                "--external-image-id",
+                person,
+                "--image",
+                img.to_str().unwrap(),
+            ],
+        ));
+    }
+    let created = ok_json(likeness(&a, &["sync", "create", "--server", &url, "--label", "a"]));
+    let phrase = created["RecoveryPhrase"].as_str().unwrap();
+    assert_eq!(phrase.len(), 65);
+    let pushed = ok_json(likeness(&a, &["sync", "now"]));
+    assert_eq!(pushed["PushedRecords"], 1, "{pushed}");
+
+    // A tampered join code (one character of the key changed) is refused before joining.
+    let code = ok_json(likeness(&a, &["sync", "invite"]))["JoinCode"].as_str().unwrap().to_string();
+    let mut bad = code.clone().into_bytes();
+    let last = bad.len() - 3;
+    bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+    let out = likeness(&tmp.path().join("c"), &["sync", "join", std::str::from_utf8(&bad).unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("InvalidRecoveryPhrase"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    ok_json(likeness(&b, &["sync", "join", &code, "--label", "b"]));
+    let pulled = ok_json(likeness(&b, &["sync", "now"]));
+    assert!(pulled["PulledRecords"].as_u64().unwrap() >= 1, "{pulled}");
+    assert_eq!(face_ids(&b), face_ids(&a), "the same faces, with the same FaceIds");
+    assert_eq!(face_ids(&b).len(), 2);
+
+    // B finds Obama from another photo, with the ExternalImageId A gave.
+    let probe = root.join("obama").join("obama2.jpg");
+    let found = ok_json(likeness(
+        &b,
+        &["search-faces-by-image", "--collection-id", "staff", "--image", probe.to_str().unwrap()],
+    ));
+    assert_eq!(found["FaceMatches"][0]["Face"]["ExternalImageId"], "obama", "{found}");
+
+    // A delete on B reaches A.
+    let biden = face_ids(&b).into_iter().find(|(_, e)| e == "biden").unwrap().0;
+    ok_json(likeness(&b, &["delete-faces", "--collection-id", "staff", "--face-ids", &biden]));
+    ok_json(likeness(&b, &["sync", "now"]));
+    ok_json(likeness(&a, &["sync", "now"]));
+    assert_eq!(face_ids(&a), face_ids(&b));
+    assert!(face_ids(&a).iter().all(|(_, e)| e == "obama"));
+    // Nothing more to do: a second round moves nothing.
+    let idle = ok_json(likeness(&a, &["sync", "now"]));
+    assert_eq!((idle["PulledRecords"].as_u64(), idle["PushedRecords"].as_u64()), (Some(0), Some(0)), "{idle}");
+}
+
+#[test]
+fn an_unreachable_server_keeps_local_changes_for_later() {
+    let Some(root) = faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server(tmp.path());
+    let a = tmp.path().join("a");
+    ok_json(likeness(&a, &["create-collection", "--collection-id", "staff"]));
+    ok_json(likeness(&a, &["sync", "create", "--server", &url]));
+    ok_json(likeness(&a, &["sync", "now"]));
+    let img = root.join("obama").join("obama.jpg");
+    ok_json(likeness(&a, &["index-faces", "--collection-id", "staff", "--image", img.to_str().unwrap()]));
+    // Point the store at a port nobody listens on: the sync fails, the face stays.
+    let config_path = a.join("sync.json");
+    let good = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(&config_path, good.replace(&url, "http://127.0.0.1:9")).unwrap();
+    let out = likeness(&a, &["sync", "now"]);
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("SyncOfflineException: "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(face_ids(&a).len(), 1);
+    // Back online: the change goes up.
+    let after = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(&config_path, after.replace("http://127.0.0.1:9", &url)).unwrap();
+    let pushed = ok_json(likeness(&a, &["sync", "now"]));
+    assert_eq!(pushed["PushedRecords"], 1, "{pushed}");
+}
