@@ -2,27 +2,10 @@
 //! a folder of photos in one call, and deletes that leave nothing on disk. Real photos from
 //! ../shared/data/faces; skipped, saying so, without them.
 
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn faces() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/identities");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} is absent; these tests need the real photos", p.display());
-        None
-    }
-}
-
-fn likeness(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_likeness")).arg("--store").arg(store).args(args).output().expect("likeness runs")
-}
-
-fn ok_json(out: Output) -> serde_json::Value {
-    assert!(out.status.success(), "likeness failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
+use std::process::Command;
 
 fn all_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();

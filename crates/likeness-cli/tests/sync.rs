@@ -3,28 +3,10 @@
 //! a delete on the second reaches the first; a wrong join code is refused; an unreachable
 //! server keeps local changes for later. Real photos from ../shared/data/faces.
 
+mod common;
+use common::*;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn faces() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/identities");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} is absent; these tests need the real photos", p.display());
-        None
-    }
-}
-
-fn likeness(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_likeness")).arg("--store").arg(store).args(args).output().expect("likeness runs")
-}
-
-fn ok_json(out: Output) -> serde_json::Value {
-    assert!(out.status.success(), "likeness failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
+use std::path::Path;
 
 /// A sync server on a loopback port, on a SQLite file in `dir`.
 fn server(dir: &Path) -> String {

@@ -83,19 +83,7 @@ fn crc32(data: &[u8]) -> u32 {
 fn change_set_v1(collection: &str, ops: Vec<Op>) -> Vec<u8> {
     let mut version = hlc::VersionVector::default();
     ops.iter().for_each(|o| version.observe(o.stamp));
-    codec::encode_format(
-        &ChangeSet {
-            kind: ChangeKind::Delta,
-            collection_id: collection.into(),
-            face_model_version: VERSION.into(),
-            dimension: DIM as u32,
-            version,
-            ops,
-            floor: Default::default(),
-        },
-        1,
-    )
-    .unwrap()
+    codec::encode_format(&delta_set(ChangeKind::Delta, collection, ops, version), 1).unwrap()
 }
 
 fn stamp(millis: u64) -> Hlc {
@@ -108,9 +96,9 @@ fn change_set(collection: &str, ops: Vec<Op>) -> Vec<u8> {
     encode_set(ChangeKind::Delta, collection, ops, version)
 }
 
-/// An encoded change set in this engine's vector space, claiming `version`.
-fn encode_set(kind: ChangeKind, collection: &str, ops: Vec<Op>, version: hlc::VersionVector) -> Vec<u8> {
-    codec::encode(&ChangeSet {
+/// A change set in this engine's vector space, claiming `version`.
+fn delta_set(kind: ChangeKind, collection: &str, ops: Vec<Op>, version: hlc::VersionVector) -> ChangeSet {
+    ChangeSet {
         kind,
         collection_id: collection.into(),
         face_model_version: VERSION.into(),
@@ -118,8 +106,12 @@ fn encode_set(kind: ChangeKind, collection: &str, ops: Vec<Op>, version: hlc::Ve
         version,
         ops,
         floor: Default::default(),
-    })
-    .unwrap()
+    }
+}
+
+/// Encoded in the current format.
+fn encode_set(kind: ChangeKind, collection: &str, ops: Vec<Op>, version: hlc::VersionVector) -> Vec<u8> {
+    codec::encode(&delta_set(kind, collection, ops, version)).unwrap()
 }
 
 fn add(id: &str, millis: u64, v: Vec<f32>) -> Op {
