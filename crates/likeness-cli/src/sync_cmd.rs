@@ -36,7 +36,7 @@ pub enum SyncCommand {
 }
 
 /// What `sync.json` holds.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct SyncConfig {
     server: String,
     group_id: String,
@@ -324,7 +324,7 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
             let report = with_lock(&mut engine, |c| {
                 let result =
                     likeness_collections::block_on(sync_group(c, &http, &key, &config.group_id, &mut state, |s| {
-                        let snapshot = SyncConfig { state: s.clone(), ..clone_config(&config) };
+                        let snapshot = SyncConfig { state: s.clone(), ..config.clone() };
                         save(store, &snapshot).map_err(|e| SyncError::Offline(e.message().to_string()))
                     }));
                 Ok(result)
@@ -357,16 +357,5 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 "Collections": cursors,
             }))
         }
-    }
-}
-
-fn clone_config(c: &SyncConfig) -> SyncConfig {
-    SyncConfig {
-        server: c.server.clone(),
-        group_id: c.group_id.clone(),
-        device_id: c.device_id.clone(),
-        token: c.token.clone(),
-        group_key: c.group_key.clone(),
-        state: c.state.clone(),
     }
 }

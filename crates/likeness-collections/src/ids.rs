@@ -161,6 +161,18 @@ mod tests {
     }
 
     #[test]
+    fn binary_order_is_text_order() {
+        // ListFaces pages by binary FaceId; clients see the text order.
+        let mut ids: Vec<Uuid> = (0u32..500).map(|i| Uuid(hash16(&[&i.to_le_bytes()]))).collect();
+        ids.push(Uuid([0; 16]));
+        ids.push(Uuid([0xff; 16]));
+        let mut by_text = ids.clone();
+        by_text.sort_by_key(|u| u.to_string());
+        ids.sort();
+        assert_eq!(ids, by_text);
+    }
+
+    #[test]
     fn generated_ids_are_uuids_and_distinct() {
         let s = Hlc { millis: 1, counter: 0, replica: 2 };
         let a = face_id(s, 0);

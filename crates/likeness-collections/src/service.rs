@@ -840,17 +840,20 @@ impl<S: Store> Collections<S> {
         if let Some(u) = &input.user_id {
             ids::check_user_id(u)?;
         }
+        // FaceIds order as their lowercase text does, so binary ids page like Rekognition's.
         let after = match input.next_token.as_deref() {
-            Some(t) => Some(paging::decode("faces", &input.collection_id, t)?),
+            Some(t) => {
+                let key = paging::decode("faces", &input.collection_id, t)?;
+                Some(Uuid::parse(&key).ok_or_else(|| invalid("NextToken does not hold a FaceId"))?)
+            }
             None => None,
         };
-        let after = after.as_deref();
         // The table is unordered: one pass keeps the `max + 1` smallest FaceIds past the
         // token, so a page costs O(faces) without sorting the collection.
         let keep = max as usize + 1;
-        let mut best: BinaryHeap<(String, usize)> = BinaryHeap::with_capacity(keep + 1);
-        let mut consider = |id: String, row: usize| {
-            if after.is_some_and(|a| id.as_str() <= a) {
+        let mut best: BinaryHeap<(Uuid, usize)> = BinaryHeap::with_capacity(keep + 1);
+        let mut consider = |id: Uuid, row: usize| {
+            if after.is_some_and(|a| id <= a) {
                 return;
             }
             if best.len() < keep {
@@ -865,20 +868,20 @@ impl<S: Store> Collections<S> {
             Some(list) => {
                 for id in check_face_ids(list, MAX_DELETE_FACES)? {
                     if let Some(row) = c.state.faces.row_of(&id).filter(|&r| user_ok(r)) {
-                        consider(id.to_string(), row);
+                        consider(id, row);
                     }
                 }
             }
             None => {
                 for row in (0..c.state.faces.len()).filter(|&r| user_ok(r)) {
-                    consider(c.state.faces.id(row).to_string(), row);
+                    consider(c.state.faces.id(row), row);
                 }
             }
         }
         let mut page = best.into_sorted_vec();
         let next_token = if page.len() > max as usize {
             page.truncate(max as usize);
-            page.last().map(|(id, _)| paging::encode("faces", &input.collection_id, id))
+            page.last().map(|(id, _)| paging::encode("faces", &input.collection_id, &id.to_string()))
         } else {
             None
         };

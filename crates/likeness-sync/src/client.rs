@@ -50,8 +50,9 @@ pub struct CollectionSync {
     pub guard: ReplayGuard,
     /// This device's last record counter.
     pub counter: u64,
-    /// Sealed records sent but not yet acknowledged: sent again, unchanged, first.
-    pub pending: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Sealed records sent but not yet acknowledged, with their push ids: sent again,
+    /// unchanged, first.
+    pub pending: Vec<([u8; 16], Vec<u8>)>,
     /// Records in the log since the last snapshot, as far as this device knows.
     pub since_snapshot: u64,
 }
@@ -170,7 +171,7 @@ pub async fn sync_collection<S: Store, T: Transport>(
                 let mut push_id = [0u8; 16];
                 push_id[..8].copy_from_slice(&replica.replica().to_le_bytes());
                 push_id[8..].copy_from_slice(&state.counter.to_le_bytes());
-                state.pending.push((push_id.to_vec(), record));
+                state.pending.push((push_id, record));
                 save(state)?;
             }
         }
@@ -179,11 +180,7 @@ pub async fn sync_collection<S: Store, T: Transport>(
         let records: Vec<PushRecord> = state
             .pending
             .iter()
-            .map(|(id, record)| {
-                let mut push_id = [0u8; 16];
-                push_id.copy_from_slice(&id[..16.min(id.len())]);
-                PushRecord { push_id, record: record.clone() }
-            })
+            .map(|(push_id, record)| PushRecord { push_id: *push_id, record: record.clone() })
             .collect();
         let body = encode_push(&records);
         report.bytes_up += body.len();
