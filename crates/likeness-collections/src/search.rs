@@ -55,7 +55,7 @@ pub fn dequantize(codes: &[i8]) -> Vec<f32> {
 }
 
 /// Growth by an eighth (not doubling), so a large table holds at most ~12% unused capacity.
-fn reserve_for<T>(v: &mut Vec<T>, additional: usize) {
+pub(crate) fn reserve_for<T>(v: &mut Vec<T>, additional: usize) {
     if v.len() + additional > v.capacity() {
         v.reserve_exact((v.capacity() / 8).max(additional).max(64));
     }

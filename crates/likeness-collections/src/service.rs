@@ -73,10 +73,6 @@ impl Collection {
         c
     }
 
-    fn ops_since(&self, since: &VersionVector) -> Vec<Op> {
-        self.state.ops_since(since)
-    }
-
     /// User vector: the normalised mean of the user's (unit) face vectors. Measured on
     /// lfw-dev against single faces and best-of (see README), the mean identifies best.
     fn user_vector(&self, user_id: &str) -> Option<Vec<f32>> {
@@ -636,7 +632,7 @@ impl<S: Store> Collections<S> {
                 .to_string(),
             dimension: self.space.dimension as u32,
             version: state.map(|s| s.version.clone()).unwrap_or_default(),
-            ops: collection.map(|c| c.ops_since(&VersionVector::default())).unwrap_or_default(),
+            ops: state.map(|s| s.ops_since(&VersionVector::default())).unwrap_or_default(),
             floor: state.map(|s| s.floor.clone()).unwrap_or_default(),
         })
     }
@@ -1343,7 +1339,7 @@ impl<S: Store> Collections<S> {
             face_model_version: c.state.face_model_version().unwrap_or(&self.space.face_model_version).to_string(),
             dimension: self.space.dimension as u32,
             version: c.state.version.clone(),
-            ops: c.ops_since(since),
+            ops: c.state.ops_since(since),
             floor: VersionVector::default(),
         })
     }

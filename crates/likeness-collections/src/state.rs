@@ -24,7 +24,7 @@
 
 use crate::hlc::{Hlc, ReplicaId, VersionVector};
 use crate::ids::Uuid;
-use crate::search::Rows;
+use crate::search::{reserve_for, Rows};
 use hashbrown::HashTable;
 use likeness_vision::BoundingBox;
 use std::collections::{BTreeMap, HashMap};
@@ -294,10 +294,10 @@ impl FaceTable {
         }
         let row = self.ids.len() as u32;
         let b = face.bounding_box;
-        grow(&mut self.ids);
-        grow(&mut self.rows);
-        grow(&mut self.external);
-        grow(&mut self.assoc);
+        reserve_for(&mut self.ids, 1);
+        reserve_for(&mut self.rows, 1);
+        reserve_for(&mut self.external, 1);
+        reserve_for(&mut self.assoc, 1);
         self.ids.push(face.face_id);
         self.rows.push(Row {
             image_id: face.image_id,
@@ -349,13 +349,6 @@ impl FaceTable {
             confidence: v.confidence,
             vector: self.vectors.codes(row).to_vec(),
         }
-    }
-}
-
-/// Growth by an eighth (not doubling), so a large table holds at most ~12% unused capacity.
-fn grow<T>(v: &mut Vec<T>) {
-    if v.len() == v.capacity() {
-        v.reserve_exact((v.capacity() / 8).max(64));
     }
 }
 

@@ -320,11 +320,7 @@ impl Database for Sqlite {
             .bind(tag)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE groups SET bytes = bytes + ? WHERE id = ?")
-            .bind(added)
-            .bind(group_id)
-            .execute(&mut *tx)
-            .await?;
+        add_group_bytes(&mut tx, group_id, added).await?;
         tx.commit().await?;
         Ok(sequences)
     }
@@ -415,11 +411,7 @@ impl Database for Sqlite {
         .bind(tag)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE groups SET bytes = bytes + ? WHERE id = ?")
-            .bind(delta)
-            .bind(group_id)
-            .execute(&mut *tx)
-            .await?;
+        add_group_bytes(&mut tx, group_id, delta).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -444,11 +436,7 @@ impl Database for Sqlite {
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(b) = bytes {
-            sqlx::query("UPDATE groups SET bytes = bytes - ? WHERE id = ?")
-                .bind(b)
-                .bind(group_id)
-                .execute(&mut *tx)
-                .await?;
+            add_group_bytes(&mut tx, group_id, -b).await?;
         }
         tx.commit().await?;
         Ok(bytes.is_some())
@@ -474,6 +462,20 @@ impl Database for Sqlite {
             bytes: row.get(4),
         })
     }
+}
+
+/// Keep a group's byte count (what quotas read) in step with a change of `delta` bytes.
+async fn add_group_bytes(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    group_id: &str,
+    delta: i64,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE groups SET bytes = bytes + ? WHERE id = ?")
+        .bind(delta)
+        .bind(group_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn insert_device(

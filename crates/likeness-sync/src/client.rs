@@ -11,7 +11,7 @@
 use crate::envelope::{open, seal, Opened, RecordKind, ReplayGuard};
 use crate::error::SyncError;
 use crate::keys::CollectionKeys;
-use crate::protocol::{encode_push, PulledRecord, PushRecord};
+use crate::protocol::{encode_push, push_id, PulledRecord, PushRecord};
 use likeness_collections::codec;
 use likeness_collections::hlc::VersionVector;
 use likeness_collections::{Collections, Store};
@@ -168,9 +168,7 @@ pub async fn sync_collection<S: Store, T: Transport>(
             if !cs.ops.is_empty() {
                 state.counter += 1;
                 let record = seal(keys, RecordKind::Changes, replica.replica(), state.counter, &delta)?;
-                let mut push_id = [0u8; 16];
-                push_id[..8].copy_from_slice(&replica.replica().to_le_bytes());
-                push_id[8..].copy_from_slice(&state.counter.to_le_bytes());
+                let push_id = push_id(replica.replica(), state.counter);
                 state.pending.push((push_id, record));
                 save(state)?;
             }
@@ -282,9 +280,7 @@ pub async fn sync_group<S: Store, T: Transport>(
             state.directory.counter += 1;
             let counter = state.directory.counter;
             let record = seal(&dir_keys, RecordKind::Changes, replica.replica(), counter, name.as_bytes())?;
-            let mut push_id = [0u8; 16];
-            push_id[..8].copy_from_slice(&replica.replica().to_le_bytes());
-            push_id[8..].copy_from_slice(&counter.to_le_bytes());
+            let push_id = push_id(replica.replica(), counter);
             records.push(PushRecord { push_id, record });
         }
         save(state)?;

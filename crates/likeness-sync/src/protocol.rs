@@ -14,6 +14,14 @@ use crate::error::SyncError;
 const PUSH_MAGIC: &[u8; 4] = b"LKPB";
 const PULL_MAGIC: &[u8; 4] = b"LKPL";
 
+/// The push id of record `counter` of `device`: the same on every retry of it.
+pub fn push_id(device: u64, counter: u64) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&device.to_le_bytes());
+    id[8..].copy_from_slice(&counter.to_le_bytes());
+    id
+}
+
 /// One record of a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushRecord {

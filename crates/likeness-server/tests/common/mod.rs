@@ -5,7 +5,7 @@
 use likeness_server::db::Sqlite;
 use likeness_server::limits::Limits;
 use likeness_server::{router, App};
-use likeness_sync::protocol::{encode_push, PushRecord};
+use likeness_sync::protocol::{encode_push, push_id, PushRecord};
 use likeness_sync::{seal, CollectionKeys, GroupKey, RecordKind};
 use std::net::SocketAddr;
 
@@ -96,10 +96,10 @@ pub fn push_body(keys: &CollectionKeys, device: u64, first_counter: u64, payload
         .enumerate()
         .map(|(i, p)| {
             let counter = first_counter + i as u64;
-            let mut push_id = [0u8; 16];
-            push_id[..8].copy_from_slice(&device.to_le_bytes());
-            push_id[8..].copy_from_slice(&counter.to_le_bytes());
-            PushRecord { push_id, record: seal(keys, RecordKind::Changes, device, counter, p).unwrap() }
+            PushRecord {
+                push_id: push_id(device, counter),
+                record: seal(keys, RecordKind::Changes, device, counter, p).unwrap(),
+            }
         })
         .collect();
     encode_push(&records)
