@@ -7,7 +7,7 @@
 //! records with server-assigned sequences, the latest snapshot and the sequence it covers,
 //! and byte counts for quotas.
 //!
-//! Layout: [`db`] (storage behind the [`db::Database`] trait; SQLite embedded), [`routes`]
+//! Layout: [`db`] (storage behind the [`db::Database`] trait; SQLite embedded, PostgreSQL shared), [`routes`]
 //! (one small handler per endpoint), [`auth`] (tokens), [`limits`] (sizes, quotas, rates),
 //! [`error`] (every refusal mapped once to a status and a stable code).
 
@@ -26,12 +26,14 @@ use std::sync::Arc;
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-/// A collection of a group got records.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub group_id: String,
-    pub tag: String,
-    pub last_seq: i64,
+/// What live listeners hear.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Live {
+    /// A collection of a group got records up to `last_seq`.
+    Records { group_id: String, tag: String, last_seq: i64 },
+    /// Announcements may have been missed (a lagging listener, a lost database connection):
+    /// every listener should pull.
+    Resync,
 }
 
 /// Everything a handler needs: explicit, shared.
@@ -39,12 +41,16 @@ pub struct App<D> {
     pub db: D,
     pub config: Limits,
     pub limits: Limiters,
-    pub events: tokio::sync::broadcast::Sender<Event>,
+    /// This process's live listeners; [`Database::announce`] reaches every process's.
+    pub events: tokio::sync::broadcast::Sender<Live>,
 }
 
 impl<D: Database> App<D> {
+    /// The app on `db`. Call from within a Tokio runtime: a shared database starts its
+    /// listener task here.
     pub fn new(db: D, config: Limits) -> Arc<Self> {
         let (events, _) = tokio::sync::broadcast::channel(4096);
+        db.listen(events.clone());
         Arc::new(App { limits: Limiters::new(&config), db, config, events })
     }
 }

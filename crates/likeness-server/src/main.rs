@@ -1,7 +1,8 @@
-//! `likeness-server`: the sync server on an embedded SQLite file by default.
+//! `likeness-server`: the sync server on an embedded SQLite file by default, or on a
+//! PostgreSQL database that several server processes share.
 
 use clap::Parser;
-use likeness_server::db::Sqlite;
+use likeness_server::db::{Database, Postgres, Sqlite};
 use likeness_server::limits::Limits;
 use likeness_server::{router, App};
 use std::net::SocketAddr;
@@ -13,7 +14,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "LIKENESS_SERVER_LISTEN", default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
-    /// Database URL (`sqlite://PATH`). Default: a SQLite file in the data directory.
+    /// Database URL: `sqlite://PATH`, or `postgres://USER@HOST/DB` so several server
+    /// processes behind a load balancer share one database. Default: a SQLite file in the
+    /// data directory.
     #[arg(long, env = "LIKENESS_SERVER_DATABASE")]
     database: Option<String>,
     /// Bytes each group may store.
@@ -33,32 +36,47 @@ fn default_database() -> String {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Logs to stderr: stdout carries only the listening line scripts wait for.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
     let url = args.database.unwrap_or_else(default_database);
-    if !url.starts_with("sqlite:") {
-        eprintln!("likeness-server: only sqlite:// databases are supported by this build");
-        return std::process::ExitCode::from(2);
-    }
-    let db = match Sqlite::open(&url).await {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("likeness-server: cannot open {url}: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
     let config = Limits { group_quota_bytes: args.group_quota_bytes, ..Limits::default() };
+    if url.starts_with("sqlite:") {
+        match Sqlite::open(&url).await {
+            Ok(db) => serve(db, config, args.listen).await,
+            Err(e) => fail(&url, e),
+        }
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        match Postgres::open(&url).await {
+            Ok(db) => serve(db, config, args.listen).await,
+            Err(e) => fail(&url, e),
+        }
+    } else {
+        eprintln!("likeness-server: the database URL must start with sqlite:// or postgres://");
+        std::process::ExitCode::from(2)
+    }
+}
+
+fn fail(url: &str, e: sqlx::Error) -> std::process::ExitCode {
+    // The URL may hold a password: name the scheme and host only.
+    let shown = url.split('@').next_back().unwrap_or(url);
+    eprintln!("likeness-server: cannot open the database ({shown}): {e}");
+    std::process::ExitCode::from(1)
+}
+
+async fn serve<D: Database>(db: D, config: Limits, listen: SocketAddr) -> std::process::ExitCode {
     let app = router(App::new(db, config));
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+    let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("likeness-server: cannot listen on {}: {e}", args.listen);
+            eprintln!("likeness-server: cannot listen on {}: {e}", listen);
             return std::process::ExitCode::from(1);
         }
     };
-    let addr = listener.local_addr().map_or(args.listen, |a| a);
+    let addr = listener.local_addr().map_or(listen, |a| a);
     // The address on stdout, so scripts can wait for it.
     println!("likeness-server listening on http://{addr}");
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -4,7 +4,7 @@
 use crate::auth::{hash_secret, new_id, new_secret, Device};
 use crate::db::{Database, NewDevice};
 use crate::error::{ApiError, ApiResult};
-use crate::{now_millis, App, Event};
+use crate::{now_millis, App, Live};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
@@ -281,8 +281,7 @@ pub async fn push<D: Database>(
     }
     let sequences = app.db.push(&group_id, &tag, &records, app.config.group_quota_bytes).await?;
     let last_seq = sequences.iter().copied().max().unwrap_or(0) as i64;
-    // Nobody listening is fine.
-    let _ = app.events.send(Event { group_id: group_id.clone(), tag: tag.clone(), last_seq });
+    app.db.announce(Live::Records { group_id, tag, last_seq }, &app.events).await;
     Ok(Json(serde_json::json!({ "sequences": sequences })))
 }
 
@@ -360,11 +359,11 @@ pub async fn events<D: Database>(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>>> {
     device.group(&group_id)?;
     let stream = BroadcastStream::new(app.events.subscribe()).filter_map(move |e| match e {
-        Ok(e) if e.group_id == group_id => Some(Ok(SseEvent::default()
+        Ok(Live::Records { group_id: g, tag, last_seq }) if g == group_id => Some(Ok(SseEvent::default()
             .event("records")
-            .data(serde_json::json!({ "tag": e.tag, "last_seq": e.last_seq }).to_string()))),
-        Ok(_) => None,
-        Err(_) => Some(Ok(SseEvent::default().event("resync").data("{}"))),
+            .data(serde_json::json!({ "tag": tag, "last_seq": last_seq }).to_string()))),
+        Ok(Live::Records { .. }) => None,
+        Ok(Live::Resync) | Err(_) => Some(Ok(SseEvent::default().event("resync").data("{}"))),
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
