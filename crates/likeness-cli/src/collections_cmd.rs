@@ -200,7 +200,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, CollectionError
     serde_json::to_value(v).map_err(|e| CollectionError::Internal(e.to_string()))
 }
 
-type Engine = Collections<DirStore>;
+pub(crate) type Engine = Collections<DirStore>;
 
 /// Run `op` holding the store's write lock, on state that includes every other process's writes.
 pub(crate) fn with_lock<T>(

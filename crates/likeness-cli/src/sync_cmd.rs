@@ -2,7 +2,7 @@
 //! encrypted. The sync state (server, group, device token, group key, cursors) lives in
 //! `sync.json` in the store directory, readable by its owner only.
 
-use crate::collections_cmd::{open_engine, with_lock};
+use crate::collections_cmd::{open_engine, with_lock, Engine};
 use crate::Failure;
 use clap::Subcommand;
 use likeness_collections::CollectionError;
@@ -31,8 +31,21 @@ pub enum SyncCommand {
     },
     /// Pull, merge and push every collection of the group now.
     Now,
+    /// Keep syncing: at once, after every local write to the store, whenever the server says
+    /// another device pushed, and every `--interval` seconds. Prints one JSON line per sync
+    /// (`Status`: `syncing`, `idle`, `offline` or `error`). Runs until interrupted, or until
+    /// the server refuses this device (revoked: exit 3).
+    Watch {
+        #[arg(long, default_value_t = 60)]
+        interval: u64,
+    },
     /// The group, server and per-collection cursors.
     Status,
+    /// The group's devices (this one marked).
+    Devices,
+    /// Revoke a device of the group: its token stops working at once. (The group key is not
+    /// rotated: a revoked device that kept a copy of it can still read what it already has.)
+    Revoke { device_id: String },
 }
 
 /// What `sync.json` holds.
@@ -315,32 +328,43 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
             save(store, &config)?;
             Ok(serde_json::json!({ "GroupId": config.group_id, "DeviceId": config.device_id }))
         }
-        SyncCommand::Now => {
-            let mut config = load(store)?;
-            let key = GroupKey::from_recovery_phrase(&config.group_key).map_err(sync_error)?;
+        SyncCommand::Now => sync_now(store),
+        SyncCommand::Watch { interval } => watch(store, std::time::Duration::from_secs(interval.max(1))),
+        SyncCommand::Devices => {
+            let config = load(store)?;
             let http = Http::new(&config.server, &config.group_id, &config.token);
-            let mut engine = open_engine(store)?;
-            let mut state = config.state.clone();
-            let report = with_lock(&mut engine, |c| {
-                let result =
-                    likeness_collections::block_on(sync_group(c, &http, &key, &config.group_id, &mut state, |s| {
-                        let snapshot = SyncConfig { state: s.clone(), ..config.clone() };
-                        save(store, &snapshot).map_err(|e| SyncError::Offline(e.message().to_string()))
-                    }));
-                Ok(result)
-            })?;
-            config.state = state;
-            save(store, &config)?;
-            let report = report.map_err(sync_error)?;
-            Ok(serde_json::json!({
-                "PulledRecords": report.pulled_records,
-                "PulledSnapshot": report.pulled_snapshot,
-                "PushedRecords": report.pushed_records,
-                "WroteSnapshot": report.wrote_snapshot,
-                "BytesDown": report.bytes_down,
-                "BytesUp": report.bytes_up,
-                "Collections": config.state.directory.names,
-            }))
+            let url = format!("{}/v1/groups/{}/devices", http.base, config.group_id);
+            let (status, _, body) = http.send("GET", &url, None, false).map_err(sync_error)?;
+            if status != 200 {
+                return Err(sync_error(Http::refused(status, &body)));
+            }
+            let mut v: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| sync_error(SyncError::Offline(format!("the server's answer is not JSON: {e}"))))?;
+            if let Some(list) = v["devices"].as_array_mut() {
+                for d in list {
+                    let this = d["device_id"].as_str() == Some(config.device_id.as_str());
+                    d["this_device"] = this.into();
+                }
+            }
+            Ok(serde_json::json!({ "Devices": v["devices"] }))
+        }
+        SyncCommand::Revoke { device_id } => {
+            if device_id.is_empty() || !device_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(CollectionError::InvalidParameter(format!("{device_id:?} is not a device id")).into());
+            }
+            let config = load(store)?;
+            let http = Http::new(&config.server, &config.group_id, &config.token);
+            let url = format!("{}/v1/groups/{}/devices/{device_id}", http.base, config.group_id);
+            let (status, _, body) = http.send("DELETE", &url, None, false).map_err(sync_error)?;
+            if !(200..300).contains(&status) {
+                if status == 404 {
+                    return Err(
+                        CollectionError::ResourceNotFound(format!("no device {device_id} in this group")).into()
+                    );
+                }
+                return Err(sync_error(Http::refused(status, &body)));
+            }
+            Ok(serde_json::json!({ "Revoked": device_id }))
         }
         SyncCommand::Status => {
             let config = load(store)?;
@@ -356,6 +380,168 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 "DeviceId": config.device_id,
                 "Collections": cursors,
             }))
+        }
+    }
+}
+
+/// One sync of every collection of the group, under the store lock (so `sync.json`'s state
+/// and the collections move together even with a `sync watch` running beside it). The outer
+/// error is the store's; the inner one the sync's.
+fn run_sync(store: &Path, engine: &mut Engine) -> Result<Result<serde_json::Value, SyncError>, CollectionError> {
+    let mut names = Default::default();
+    let result = with_lock(engine, |c| {
+        let mut config = load(store)?;
+        let key = match GroupKey::from_recovery_phrase(&config.group_key) {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e)),
+        };
+        let http = Http::new(&config.server, &config.group_id, &config.token);
+        let mut state = config.state.clone();
+        let result = likeness_collections::block_on(sync_group(c, &http, &key, &config.group_id, &mut state, |s| {
+            let snapshot = SyncConfig { state: s.clone(), ..config.clone() };
+            save(store, &snapshot).map_err(|e| SyncError::Offline(e.message().to_string()))
+        }));
+        config.state = state;
+        save(store, &config)?;
+        names = config.state.directory.names.clone();
+        Ok(result)
+    })?;
+    Ok(result.map(|report| {
+        serde_json::json!({
+            "PulledRecords": report.pulled_records,
+            "PulledSnapshot": report.pulled_snapshot,
+            "PushedRecords": report.pushed_records,
+            "WroteSnapshot": report.wrote_snapshot,
+            "BytesDown": report.bytes_down,
+            "BytesUp": report.bytes_up,
+            "Collections": names,
+        })
+    }))
+}
+
+fn sync_now(store: &Path) -> Result<serde_json::Value, Failure> {
+    run_sync(store, &mut open_engine(store)?)?.map_err(sync_error)
+}
+
+/// What wakes `sync watch`.
+enum Wake {
+    /// The server announced records (or asked everyone to resync).
+    Server,
+    /// The live stream is connected again after a break: something may have been missed.
+    Reconnected,
+    /// The server refused the stream's token: a sync will say why (a revoked device stops).
+    Refused,
+}
+
+/// The store's write token: every write to the store changes it.
+fn store_token(store: &Path) -> Option<Vec<u8>> {
+    std::fs::read(store.join("token")).ok()
+}
+
+fn print_line(v: serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+/// Listen to the group's live events for ever, reconnecting with backoff; wakes go to `tx`.
+fn listen(server: String, group_id: String, token: String, tx: std::sync::mpsc::Sender<Wake>) {
+    use std::io::BufRead;
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{}/v1/groups/{group_id}/events", server.trim_end_matches('/'));
+    let mut backoff = std::time::Duration::from_millis(500);
+    let mut connected_before = false;
+    loop {
+        if let Ok(resp) = agent.get(&url).header("Authorization", format!("Bearer {token}")).call() {
+            if resp.status() == 401 && tx.send(Wake::Refused).is_err() {
+                return;
+            }
+            if resp.status() == 200 {
+                backoff = std::time::Duration::from_millis(500);
+                if connected_before && tx.send(Wake::Reconnected).is_err() {
+                    return;
+                }
+                connected_before = true;
+                for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
+                    let Ok(line) = line else { break };
+                    if line.starts_with("data:") && tx.send(Wake::Server).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
+/// `sync watch`: see [`SyncCommand::Watch`].
+fn watch(store: &Path, interval: std::time::Duration) -> Result<serde_json::Value, Failure> {
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::time::{Duration, Instant};
+    let config = load(store)?;
+    // Opened once; each sync refreshes it from the store under the lock.
+    let mut engine = open_engine(store)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let (server, group, token) = (config.server.clone(), config.group_id.clone(), config.token.clone());
+        std::thread::spawn(move || listen(server, group, token, tx));
+    }
+    // Local writes are noticed by polling the store's write token (cheap: one small file).
+    let poll = Duration::from_millis(250);
+    let mut synced_token = None;
+    let mut next_periodic = Instant::now();
+    let mut retry_at: Option<Instant> = None;
+    let mut backoff = Duration::from_secs(1);
+    let mut due = true;
+    loop {
+        let now = Instant::now();
+        if now >= next_periodic || retry_at.is_some_and(|t| now >= t) {
+            due = true;
+        }
+        if store_token(store) != synced_token {
+            due = true;
+        }
+        if due && retry_at.is_none_or(|t| now >= t) {
+            due = false;
+            print_line(serde_json::json!({ "Status": "syncing" }));
+            let started = Instant::now();
+            match run_sync(store, &mut engine)? {
+                Ok(mut report) => {
+                    report["Status"] = "idle".into();
+                    report["Millis"] = (started.elapsed().as_millis() as u64).into();
+                    print_line(report);
+                    retry_at = None;
+                    backoff = Duration::from_secs(1);
+                }
+                Err(e) => {
+                    print_line(serde_json::json!({
+                        "Status": if matches!(e, SyncError::Offline(_)) { "offline" } else { "error" },
+                        "Code": e.exception_name(),
+                        "Message": e.to_string(),
+                    }));
+                    // A revoked device stays revoked: retrying would only hammer the server.
+                    if matches!(&e, SyncError::Server { code, .. } if code == "Unauthorized") {
+                        return Err(sync_error(e));
+                    }
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+            synced_token = store_token(store);
+            next_periodic = Instant::now() + interval;
+        }
+        match rx.recv_timeout(poll) {
+            Ok(Wake::Server | Wake::Reconnected | Wake::Refused) => {
+                // Several announcements at once make one sync.
+                while rx.try_recv().is_ok() {}
+                due = true;
+                // The server is reachable again: no reason to keep waiting out a backoff.
+                retry_at = None;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err(internal("the live listener stopped").into()),
         }
     }
 }

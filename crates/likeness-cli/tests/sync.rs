@@ -1,7 +1,9 @@
 //! Two `likeness` stores synced through a real server (in-process, SQLite on disk): faces
 //! indexed on one appear on the other with the same FaceIds and are found by a search there;
 //! a delete on the second reaches the first; a wrong join code is refused; an unreachable
-//! server keeps local changes for later. Real photos from ../shared/data/faces.
+//! server keeps local changes for later; `sync watch` follows the other device live, pushes
+//! local writes by itself, and stops when its device is revoked. Real photos from
+//! ../shared/data/faces.
 
 mod common;
 use common::*;
@@ -133,4 +135,105 @@ fn an_unreachable_server_keeps_local_changes_for_later() {
     std::fs::write(&config_path, after.replace("http://127.0.0.1:9", &url)).unwrap();
     let pushed = ok_json(likeness(&a, &["sync", "now"]));
     assert_eq!(pushed["PushedRecords"], 1, "{pushed}");
+}
+
+/// `index-faces` of one photo of `person` into "staff".
+fn index(store: &Path, root: &Path, person: &str, photo: &str) {
+    let img = root.join(person).join(photo);
+    ok_json(likeness(
+        store,
+        &["index-faces", "--collection-id", "staff", "--external-image-id", person, "--image", img.to_str().unwrap()],
+    ));
+}
+
+/// The next line `sync watch` prints whose Status is `status`, within `within`.
+fn next_status(
+    lines: &std::sync::mpsc::Receiver<serde_json::Value>,
+    status: &str,
+    within: std::time::Duration,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines.recv_timeout(left).unwrap_or_else(|_| panic!("no {status:?} line from sync watch"));
+        if line["Status"] == status {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn sync_watch_follows_the_group_live_and_stops_when_revoked() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let Some(root) = faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server(tmp.path());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok_json(likeness(&a, &["create-collection", "--collection-id", "staff"]));
+    index(&a, &root, "obama", "obama.jpg");
+    ok_json(likeness(&a, &["sync", "create", "--server", &url, "--label", "desk"]));
+    ok_json(likeness(&a, &["sync", "now"]));
+    let code = ok_json(likeness(&a, &["sync", "invite"]))["JoinCode"].as_str().unwrap().to_string();
+    ok_json(likeness(&b, &["sync", "join", &code, "--label", "door"]));
+
+    // B watches (the periodic sync far away: only the live channel and local writes wake it).
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_likeness"))
+        .arg("--store")
+        .arg(&b)
+        .args(["sync", "watch", "--interval", "3600"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str::<serde_json::Value>(&line).expect("each line is JSON"));
+        }
+    });
+    let first = next_status(&lines, "idle", Duration::from_secs(20));
+    assert!(first["PulledRecords"].as_u64().unwrap() >= 1, "{first}");
+    assert_eq!(face_ids(&b), face_ids(&a));
+
+    // A face A pushes reaches B through the live channel.
+    std::thread::sleep(Duration::from_millis(300));
+    index(&a, &root, "biden", "biden.jpg");
+    ok_json(likeness(&a, &["sync", "now"]));
+    let pushed = Instant::now();
+    let got = next_status(&lines, "idle", Duration::from_secs(10));
+    eprintln!("a face pushed by A was merged on B {:?} later", pushed.elapsed());
+    assert!(got["PulledRecords"].as_u64().unwrap() >= 1, "{got}");
+    assert_eq!(face_ids(&b), face_ids(&a));
+    assert_eq!(face_ids(&b).len(), 2);
+
+    // A local write on B goes up by itself.
+    let biden = face_ids(&b).into_iter().find(|(_, e)| e == "biden").unwrap().0;
+    ok_json(likeness(&b, &["delete-faces", "--collection-id", "staff", "--face-ids", &biden]));
+    let up = next_status(&lines, "idle", Duration::from_secs(10));
+    assert!(up["PushedRecords"].as_u64().unwrap() >= 1, "{up}");
+    ok_json(likeness(&a, &["sync", "now"]));
+    assert!(face_ids(&a).iter().all(|(_, e)| e == "obama"), "the delete reached A");
+
+    // A revokes B: B's watch reports the refusal and exits 1.
+    let devices = ok_json(likeness(&a, &["sync", "devices"]));
+    let list = devices["Devices"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let door = list.iter().find(|d| d["this_device"] == false).unwrap()["device_id"].as_str().unwrap().to_string();
+    ok_json(likeness(&a, &["sync", "revoke", &door]));
+    let refused = next_status(&lines, "error", Duration::from_secs(10));
+    assert_eq!(refused["Code"], "SyncServerException", "{refused}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = watch.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "sync watch kept running after its device was revoked");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(3), "a server refusal exits 3");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("Unauthorized"), "{err}");
 }

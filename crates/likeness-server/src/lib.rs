@@ -31,6 +31,8 @@ use tower_http::timeout::TimeoutLayer;
 pub enum Live {
     /// A collection of a group got records up to `last_seq`.
     Records { group_id: String, tag: String, last_seq: i64 },
+    /// A device was revoked: its live streams end.
+    Revoked { device_id: String },
     /// Announcements may have been missed (a lagging listener, a lost database connection):
     /// every listener should pull.
     Resync,

@@ -192,6 +192,7 @@ pub async fn revoke_device<D: Database>(
 ) -> ApiResult<StatusCode> {
     device.group(&group_id)?;
     if app.db.revoke_device(&group_id, &device_id, now_millis()).await? {
+        app.db.announce(Live::Revoked { device_id }, &app.events).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
@@ -352,18 +353,22 @@ pub async fn get_snapshot<D: Database>(
 
 /// Server-sent events: `records` with `{tag, last_seq}` whenever a collection of the group
 /// gets records, within milliseconds of the push; `resync` if this listener fell behind.
+/// The stream ends when its device is revoked (on any server process).
 pub async fn events<D: Database>(
     State(app): AppState<D>,
     device: Device,
     Path(group_id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>>> {
     device.group(&group_id)?;
-    let stream = BroadcastStream::new(app.events.subscribe()).filter_map(move |e| match e {
-        Ok(Live::Records { group_id: g, tag, last_seq }) if g == group_id => Some(Ok(SseEvent::default()
-            .event("records")
-            .data(serde_json::json!({ "tag": tag, "last_seq": last_seq }).to_string()))),
-        Ok(Live::Records { .. }) => None,
-        Ok(Live::Resync) | Err(_) => Some(Ok(SseEvent::default().event("resync").data("{}"))),
-    });
+    let me = device.0.device_id;
+    let stream = BroadcastStream::new(app.events.subscribe())
+        .take_while(move |e| !matches!(e, Ok(Live::Revoked { device_id }) if *device_id == me))
+        .filter_map(move |e| match e {
+            Ok(Live::Records { group_id: g, tag, last_seq }) if g == group_id => Some(Ok(SseEvent::default()
+                .event("records")
+                .data(serde_json::json!({ "tag": tag, "last_seq": last_seq }).to_string()))),
+            Ok(Live::Records { .. } | Live::Revoked { .. }) => None,
+            Ok(Live::Resync) | Err(_) => Some(Ok(SseEvent::default().event("resync").data("{}"))),
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

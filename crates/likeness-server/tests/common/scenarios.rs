@@ -134,9 +134,20 @@ pub fn groups_are_isolated_and_revoked_devices_refused(backend: &Backend) {
     assert_eq!(call("GET", &collection_url(&s, &b, &kb), Some("nope"), None).0, 401);
     let devices = json(&call("GET", &format!("{}/v1/groups/{}/devices", s.url, b.id), Some(&b.token), None).1);
     let me = devices["devices"][0]["device_id"].as_str().unwrap().to_string();
+    let live = listen(&s.url, &b.id, &b.token);
+    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(call("DELETE", &format!("{}/v1/groups/{}/devices/{me}", s.url, b.id), Some(&b.token), None).0, 204);
     let (st, out) = call("GET", &collection_url(&s, &b, &kb), Some(&b.token), None);
     assert_eq!((st, code(&out)), (401, "Unauthorized".to_string()));
+    // Its open live stream ends too.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match live.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the revoked device's stream is still open"),
+            Ok(_) => {}
+        }
+    }
 }
 
 pub fn a_device_with_the_wrong_key_is_refused_before_it_writes(backend: &Backend) {
