@@ -5,6 +5,7 @@ import init, { Engine } from './wasm/likeness_wasm.js';
 import { toCamel, toPascal } from './casing.js';
 import { engineImage } from './images.js';
 import { LikenessError } from './errors.js';
+import { Sync } from './sync.js';
 
 export const MODEL_FILES = {
   detectorShort: 'blazeface-short.onnx',
@@ -108,12 +109,23 @@ export function defaultUrls() {
   };
 }
 
+/** The sync operations (`likeness.sync.*`), run by `Host.call` as `sync.<name>`. */
+export const SYNC_OPERATIONS = ['create', 'invite', 'join', 'now', 'start', 'stop', 'status', 'devices', 'revoke', 'leave'];
+
 export class Host {
-  constructor(engine, database) {
+  constructor(engine, database, onSyncStatus = () => {}) {
     this.engine = engine;
     // In-memory engines (database null) share nothing, so they need no lock and no channel.
     this.lockName = database == null ? null : `likeness:${database}`;
     this.channel = this.lockName && typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(this.lockName) : null;
+    const withCollections = (fn) => (this.lockName ? navigator.locks.request(this.lockName, fn) : fn());
+    this.sync = new Sync(engine, database, withCollections, (status) => {
+      // Merged changes from other devices: tell this origin's other tabs, as a local write would.
+      if (status.report?.pulledRecords > 0 || status.report?.pulledSnapshot) {
+        this.channel?.postMessage({ method: 'sync', collectionId: null });
+      }
+      onSyncStatus(status);
+    });
     // A WebAssembly trap (out of memory, a bug) inside an async engine call escapes as an
     // uncaught error and the call's promise never settles; the instance is unusable after
     // it. Watch for traps so every call in flight, and every later one, fails instead.
@@ -134,6 +146,7 @@ export class Host {
     this.close = () => {
       globalThis.removeEventListener?.('error', onTrap);
       globalThis.removeEventListener?.('unhandledrejection', onTrap);
+      this.sync.close();
       this.channel?.close();
       this.engine.free();
     };
@@ -153,7 +166,7 @@ export class Host {
    * bytes, or gives `baseUrl` for all three; `options.wasm` is a URL, bytes or a
    * WebAssembly.Module. Progress is reported per file as bytes arrive.
    */
-  static async open(options = {}, onProgress = () => {}) {
+  static async open(options = {}, onProgress = () => {}, onSyncStatus = () => {}) {
     const database = options.database === undefined ? 'likeness' : options.database;
     // Tabs share one database and one replica id; without Web Locks they could interleave
     // writes and reuse clock stamps. Fail closed rather than risk that.
@@ -187,7 +200,7 @@ export class Host {
       // A model that tract cannot load is a loading problem, not a service fault.
       throw err.name === 'InternalServerError' ? new LikenessError('ModelLoadError', err.message) : err;
     }
-    const host = new Host(engine, database);
+    const host = new Host(engine, database, onSyncStatus);
     host.timings = { fetchMs: fetched - started, initMs: performance.now() - fetched };
     return host;
   }
@@ -198,6 +211,7 @@ export class Host {
 
   /** Run one operation: `request` is the camelCase request with image descriptors. */
   async call(method, request = {}) {
+    if (method.startsWith('sync.')) return this.#sync(method.slice(5), request ?? {});
     const spec = OPERATIONS[method];
     if (!spec) throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
     if (this.stopped) throw this.stopped;
@@ -210,11 +224,53 @@ export class Host {
       const run = () => Promise.race([this.#invoke(method, images, rest, prepared), this.trapped]);
       if (!spec.collections || !this.lockName) return await run();
       const result = await navigator.locks.request(this.lockName, run);
-      if (MUTATIONS.has(method)) this.channel?.postMessage({ method, collectionId: request.collectionId ?? result?.collectionId });
+      if (MUTATIONS.has(method)) {
+        this.channel?.postMessage({ method, collectionId: request.collectionId ?? result?.collectionId });
+        this.sync.localWrite();
+      }
       return result;
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) this.#stop(e);
       throw this.stopped ?? LikenessError.from(e);
+    }
+  }
+
+  async #sync(name, request) {
+    if (this.stopped) throw this.stopped;
+    const s = this.sync;
+    try {
+      switch (name) {
+        case 'create':
+          return await s.create(request);
+        case 'invite':
+          return await s.invite();
+        case 'join':
+          return await s.join(request.joinCode, request);
+        case 'now':
+          return await s.now();
+        case 'start':
+          await s.start(request);
+          return s.status;
+        case 'stop':
+          s.stop();
+          return s.status;
+        case 'status':
+          return { ...s.status, running: s.running };
+        case 'devices':
+          return await s.devices();
+        case 'revoke':
+          await s.revoke(request.deviceId);
+          return {};
+        case 'leave':
+          await s.leave();
+          return {};
+        default:
+          throw new LikenessError('InvalidParameterException', `unknown sync operation ${name}`);
+      }
+    } catch (e) {
+      const err = LikenessError.from(e);
+      if (e?.code) err.code = e.code;
+      throw err;
     }
   }
 

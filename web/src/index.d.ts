@@ -329,8 +329,72 @@ export class LikenessError extends Error {
     | 'ModelLoadError'
     | 'InvalidStateError'
     | 'InternalServerError'
+    | 'SyncOfflineException'
+    | 'SyncServerException'
+    | 'WrongKeyException'
+    | 'TamperedRecordException'
+    | 'ReplayedRecordException'
+    | 'InvalidRecordException'
+    | 'InvalidRecoveryPhraseException'
     | string;
+  /** For `SyncServerException`: the sync server's stable code (`Unauthorized`, `QuotaExceeded`, `RateLimited`, ...). */
+  code?: string;
   constructor(name: string, message: string);
+}
+
+/** What one sync round did. */
+export interface SyncReport {
+  pulledRecords: number;
+  pulledSnapshot: boolean;
+  pushedRecords: number;
+  wroteSnapshot: boolean;
+  bytesDown: number;
+  bytesUp: number;
+  /** Every CollectionId the group syncs. */
+  collections: string[];
+}
+
+export interface SyncStatus {
+  state: 'idle' | 'syncing' | 'offline' | 'error';
+  /** For `offline` and `error`: the exception name, or the server's code. */
+  code?: string;
+  message?: string;
+  /** After a successful round. */
+  report?: SyncReport;
+  at?: number;
+  /** From `status()`: whether automatic sync is on. */
+  running?: boolean;
+}
+
+export interface SyncDevice {
+  deviceId: string;
+  label: string;
+  createdAt: number;
+  revokedAt: number | null;
+  thisDevice: boolean;
+}
+
+/**
+ * This database's collections synced with the person's other devices through a Likeness
+ * server, end-to-end encrypted: the server stores sealed records it cannot read.
+ */
+export interface LikenessSync {
+  /** Create a group on `server`. Show `recoveryPhrase` once: it is the key, and never sent anywhere. */
+  create(options: { server: string; label?: string }): Promise<{ groupId: string; deviceId: string; recoveryPhrase: string }>;
+  /** A single-use, expiring join code for another device. It holds the group key: share it privately. */
+  invite(): Promise<{ joinCode: string; expiresAt: number }>;
+  join(joinCode: string, options?: { label?: string }): Promise<{ groupId: string; deviceId: string }>;
+  /** One round now: pull and merge, push what the server lacks. Offline: rejects with `SyncOfflineException`, losing nothing. */
+  now(): Promise<SyncReport>;
+  /** Sync after every local write, when another device pushes, on reconnect, and every `intervalMs` (default 60 s). */
+  start(options?: { intervalMs?: number }): Promise<SyncStatus>;
+  stop(): Promise<SyncStatus>;
+  status(): Promise<SyncStatus>;
+  devices(): Promise<SyncDevice[]>;
+  revoke(deviceId: string): Promise<void>;
+  /** Stop, revoke this device, forget the group. The collections stay on this device. */
+  leave(): Promise<void>;
+  onStatus(listener: (status: SyncStatus) => void): () => void;
 }
 
 export const MODEL_FILES: { detectorShort: string; detectorFull: string; embedder: string };
@@ -347,6 +411,8 @@ export class Likeness {
   readonly faceModelVersion: string;
   readonly timings: { fetchMs: number; initMs: number };
   onChange(listener: (event: ChangeEvent) => void): () => void;
+  /** Sync with the person's other devices. */
+  readonly sync: LikenessSync;
   close(): void;
 
   createCollection(request: CollectionRequest): Promise<CreateCollectionResponse>;

@@ -25,10 +25,10 @@ function cloneableOptions(options) {
 
 /** Runs calls in this thread. */
 class LocalTransport {
-  static async open(options, onProgress) {
+  static async open(options, onProgress, onSyncStatus) {
     const { Host } = await import('./host.js');
     const t = new LocalTransport();
-    t.host = await Host.open(options, onProgress);
+    t.host = await Host.open(options, onProgress, onSyncStatus);
     t.info = { faceModelVersion: t.host.faceModelVersion, timings: t.host.timings };
     return t;
   }
@@ -44,7 +44,7 @@ class LocalTransport {
 
 /** Runs calls in a dedicated module Worker; images are transferred, not copied. */
 class WorkerTransport {
-  static async open(options, onProgress) {
+  static async open(options, onProgress, onSyncStatus) {
     const t = new WorkerTransport();
     t.worker = options.workerUrl
       ? new Worker(options.workerUrl, { type: 'module' })
@@ -54,11 +54,12 @@ class WorkerTransport {
     t.onProgress = onProgress;
     t.worker.onmessage = ({ data }) => {
       if (data.progress) return t.onProgress(data.progress);
+      if (data.syncStatus) return onSyncStatus(data.syncStatus);
       if (data.stopped) t.stopped = true;
       const p = t.pending.get(data.id);
       if (!p) return;
       t.pending.delete(data.id);
-      if (data.error) p.reject(new LikenessError(data.error.name, data.error.message));
+      if (data.error) p.reject(Object.assign(new LikenessError(data.error.name, data.error.message), data.error.code ? { code: data.error.code } : {}));
       else p.resolve(data.result);
     };
     t.worker.onerror = (ev) => {
@@ -98,6 +99,43 @@ class WorkerTransport {
   }
 }
 
+/**
+ * `likeness.sync`: this database's collections synced with the person's other devices through
+ * a Likeness server, end-to-end encrypted (the server never holds the key).
+ */
+class LikenessSync {
+  #call;
+  #listeners;
+
+  constructor(call, listeners) {
+    this.#call = call;
+    this.#listeners = listeners;
+  }
+
+  /** Create a group on `server`: `{groupId, deviceId, recoveryPhrase}` (show the phrase once). */
+  create({ server, label = '' } = {}) { return this.#call('sync.create', { server, label }); }
+  /** A single-use join code for another device: `{joinCode, expiresAt}`. It holds the key. */
+  invite() { return this.#call('sync.invite', {}); }
+  /** Join with a code from `invite()` on another device (or `likeness sync invite`). */
+  join(joinCode, { label = '' } = {}) { return this.#call('sync.join', { joinCode, label }); }
+  /** One sync round now: the report (`pulledRecords`, `pushedRecords`, `bytesDown`, ...). */
+  now() { return this.#call('sync.now', {}); }
+  /** Sync automatically (after local writes, live, on reconnect, every `intervalMs`). */
+  start({ intervalMs = 60_000 } = {}) { return this.#call('sync.start', { intervalMs }); }
+  stop() { return this.#call('sync.stop', {}); }
+  /** `{state: 'idle'|'syncing'|'offline'|'error', code?, message?, report?, running}`. */
+  status() { return this.#call('sync.status', {}); }
+  devices() { return this.#call('sync.devices', {}); }
+  revoke(deviceId) { return this.#call('sync.revoke', { deviceId }); }
+  /** Stop syncing, revoke this device, forget the group. The collections stay here. */
+  leave() { return this.#call('sync.leave', {}); }
+  /** Call `listener(status)` on every status change; returns a function that stops it. */
+  onStatus(listener) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+
 export class Likeness {
   #transport;
   #database;
@@ -105,10 +143,11 @@ export class Likeness {
   #restarting = null;
   #closed = false;
 
-  constructor(transport, database, reopen) {
+  constructor(transport, database, reopen, statusListeners = new Set()) {
     this.#transport = transport;
     this.#database = database;
     this.#reopen = reopen;
+    this.sync = new LikenessSync((method, request) => this.#callRaw(method, request), statusListeners);
   }
 
   /**
@@ -118,14 +157,17 @@ export class Likeness {
    */
   static async open(options = {}) {
     const onProgress = options.onProgress ?? (() => {});
+    const statusListeners = new Set();
+    const onSyncStatus = (status) => statusListeners.forEach((l) => l(status));
     const useWorker = options.worker ?? typeof Worker !== 'undefined';
     const transport = useWorker
-      ? await WorkerTransport.open(options, onProgress)
-      : await LocalTransport.open(options, onProgress);
+      ? await WorkerTransport.open(options, onProgress, onSyncStatus)
+      : await LocalTransport.open(options, onProgress, onSyncStatus);
     // A worker that trapped is replaced by a fresh one (a new wasm instance) on the next
     // call. On the page's own thread the wasm instance cannot be replaced: calls keep failing.
-    const reopen = useWorker ? () => WorkerTransport.open(options, onProgress) : null;
-    return new Likeness(transport, options.database === undefined ? 'likeness' : options.database, reopen);
+    const reopen = useWorker ? () => WorkerTransport.open(options, onProgress, onSyncStatus) : null;
+    const database = options.database === undefined ? 'likeness' : options.database;
+    return new Likeness(transport, database, reopen, statusListeners);
   }
 
   /** Delete a database and every collection in it. Open engines on it close their connection. */
@@ -188,8 +230,12 @@ export class Likeness {
       if (prepared[key] == null) throw new LikenessError('InvalidParameterException', `${key} is required`);
       prepared[key] = await describeImage(prepared[key]);
     }
+    return this.#callRaw(method, prepared);
+  }
+
+  async #callRaw(method, request) {
     if (this.#transport.stopped && this.#reopen && !this.#closed) await this.#restart();
-    return this.#transport.call(method, prepared);
+    return this.#transport.call(method, request);
   }
 
   createCollection(request) { return this.#call('createCollection', request); }

@@ -37,5 +37,17 @@ export async function usage(file: File, video: HTMLVideoElement): Promise<string
   await likeness.indexFaces({ collectionId: 'staff', image: file, qualityFilter: 'BEST' });
   // @ts-expect-error collectionId is required
   await likeness.listFaces({});
+  const { recoveryPhrase } = await likeness.sync.create({ server: 'https://sync.example', label: 'kiosk' });
+  const { joinCode } = await likeness.sync.invite();
+  const report = await likeness.sync.now();
+  const off = likeness.sync.onStatus((s) => {
+    if (s.state === 'error' && s.code === 'Unauthorized') console.debug('revoked');
+  });
+  off();
+  const devices = await likeness.sync.devices();
+  await likeness.sync.revoke(devices.find((d) => !d.thisDevice)?.deviceId ?? '');
+  console.debug(recoveryPhrase, joinCode, report.pulledRecords + report.bytesUp);
+  // @ts-expect-error a server is required
+  await likeness.sync.create({});
   return best?.face.externalImageId ?? userMatches[0]?.user.userId;
 }

@@ -397,10 +397,12 @@ fn run_sync(store: &Path, engine: &mut Engine) -> Result<Result<serde_json::Valu
         };
         let http = Http::new(&config.server, &config.group_id, &config.token);
         let mut state = config.state.clone();
-        let result = likeness_collections::block_on(sync_group(c, &http, &key, &config.group_id, &mut state, |s| {
+        let save_state = async |s: &GroupSync| {
             let snapshot = SyncConfig { state: s.clone(), ..config.clone() };
             save(store, &snapshot).map_err(|e| SyncError::Offline(e.message().to_string()))
-        }));
+        };
+        let result =
+            likeness_collections::block_on(sync_group(c, &http, &key, &config.group_id, &mut state, save_state));
         config.state = state;
         save(store, &config)?;
         names = config.state.directory.names.clone();

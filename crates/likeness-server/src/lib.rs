@@ -61,6 +61,22 @@ pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Browsers call the API from the app's own origin, wherever it is served: any origin may,
+/// since every call carries its bearer token (no cookies, so no ambient authority).
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, Method};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([
+            HeaderName::from_static("likeness-more"),
+            HeaderName::from_static("likeness-last-seq"),
+            HeaderName::from_static("likeness-snapshot-seq"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
+}
+
 /// The API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` (the
 /// credential routes rate-limit per client address).
 pub fn router<D: Database>(app: Arc<App<D>>) -> Router {
@@ -83,6 +99,7 @@ pub fn router<D: Database>(app: Arc<App<D>>) -> Router {
     // Live streams are long-lived: no request timeout.
     let live = Router::new().route("/v1/groups/{group_id}/events", get(events::<D>));
     api.merge(live)
+        .layer(cors())
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
         .layer(ConcurrencyLimitLayer::new(app.config.max_connections))
         .with_state(app)

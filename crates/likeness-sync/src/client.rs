@@ -17,6 +17,7 @@ use likeness_collections::hlc::VersionVector;
 use likeness_collections::{Collections, Store};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::ops::AsyncFnMut;
 
 /// One page of a pull.
 pub enum Pulled {
@@ -92,15 +93,16 @@ async fn merge<S: Store>(
     Ok(())
 }
 
-/// Sync one collection: pull, merge, push, maybe fold. `save` is called whenever the state
-/// must be durable before the next network step (a pending batch before it is sent).
+/// Sync one collection: pull, merge, push, maybe fold. `save` is awaited whenever the state
+/// must be durable before the next network step (a pending batch before it is sent); it is
+/// async so a browser can write IndexedDB.
 pub async fn sync_collection<S: Store, T: Transport>(
     replica: &mut Collections<S>,
     transport: &T,
     keys: &CollectionKeys,
     collection_id: &str,
     state: &mut CollectionSync,
-    mut save: impl FnMut(&CollectionSync) -> Result<(), SyncError>,
+    mut save: impl AsyncFnMut(&CollectionSync) -> Result<(), SyncError>,
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let tag = keys.tag.clone();
@@ -122,7 +124,7 @@ pub async fn sync_collection<S: Store, T: Transport>(
                 state.cursor = covers;
                 state.since_snapshot = 0;
                 report.pulled_snapshot = true;
-                save(state)?;
+                save(state).await?;
             }
             Pulled::Records { records, more } => {
                 for r in &records {
@@ -149,7 +151,7 @@ pub async fn sync_collection<S: Store, T: Transport>(
                     report.bytes_down += r.record.len();
                 }
                 if !records.is_empty() {
-                    save(state)?;
+                    save(state).await?;
                 }
                 if !more || records.is_empty() {
                     break;
@@ -170,7 +172,7 @@ pub async fn sync_collection<S: Store, T: Transport>(
                 let record = seal(keys, RecordKind::Changes, replica.replica(), state.counter, &delta)?;
                 let push_id = push_id(replica.replica(), state.counter);
                 state.pending.push((push_id, record));
-                save(state)?;
+                save(state).await?;
             }
         }
     }
@@ -193,7 +195,7 @@ pub async fn sync_collection<S: Store, T: Transport>(
         // Our own records are merged already: the cursor may skip them only if nothing else
         // came in between, which the next pull sorts out (they are idempotent).
         state.pending.clear();
-        save(state)?;
+        save(state).await?;
     }
 
     // Fold the log once it outgrows the snapshot.
@@ -203,11 +205,11 @@ pub async fn sync_collection<S: Store, T: Transport>(
         state.counter += 1;
         let record = seal(keys, RecordKind::Snapshot, replica.replica(), state.counter, &snapshot)?;
         report.bytes_up += record.len();
-        save(state)?;
+        save(state).await?;
         transport.put_snapshot(&tag, state.cursor, record).await?;
         state.since_snapshot = 0;
         report.wrote_snapshot = true;
-        save(state)?;
+        save(state).await?;
     }
     Ok(report)
 }
@@ -242,7 +244,7 @@ pub async fn sync_group<S: Store, T: Transport>(
     group: &crate::GroupKey,
     group_id: &str,
     state: &mut GroupSync,
-    mut save: impl FnMut(&GroupSync) -> Result<(), SyncError>,
+    mut save: impl AsyncFnMut(&GroupSync) -> Result<(), SyncError>,
 ) -> Result<SyncReport, SyncError> {
     let dir_keys = CollectionKeys::derive(group, group_id, DIRECTORY);
     let tag = dir_keys.tag.clone();
@@ -283,7 +285,7 @@ pub async fn sync_group<S: Store, T: Transport>(
             let push_id = push_id(replica.replica(), counter);
             records.push(PushRecord { push_id, record });
         }
-        save(state)?;
+        save(state).await?;
         let body = encode_push(&records);
         total.bytes_up += body.len();
         transport.push(&tag, body).await?;
@@ -291,7 +293,7 @@ pub async fn sync_group<S: Store, T: Transport>(
             state.directory.guard.accept(&open(&dir_keys, &r.record)?);
             state.directory.names.insert((*name).clone());
         }
-        save(state)?;
+        save(state).await?;
     }
     let names: Vec<String> = state.directory.names.iter().cloned().collect();
     for name in names {
@@ -299,15 +301,15 @@ pub async fn sync_group<S: Store, T: Transport>(
         let mut cs = state.collections.get(&name).cloned().unwrap_or_default();
         let report = {
             let snapshot_of_rest = state.clone();
-            sync_collection(replica, transport, &keys, &name, &mut cs, |c| {
+            sync_collection(replica, transport, &keys, &name, &mut cs, async |c: &CollectionSync| {
                 let mut whole = snapshot_of_rest.clone();
                 whole.collections.insert(name.clone(), c.clone());
-                save(&whole)
+                save(&whole).await
             })
             .await
         };
         state.collections.insert(name.clone(), cs);
-        save(state)?;
+        save(state).await?;
         let r = report?;
         total.pulled_records += r.pulled_records;
         total.pulled_snapshot |= r.pulled_snapshot;

@@ -32,6 +32,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 mod idb;
 pub mod interop;
+pub mod sync;
 
 pub use idb::{IdbStore, SCHEMA_VERSION};
 use interop::{collection_error, request, response, vision_error};
@@ -89,14 +90,14 @@ impl Store for BrowserStore {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     vision: FaceEngine,
     collections: Mutex<Collections<BrowserStore>>,
 }
 
 impl Inner {
     /// The collections, exclusively, up to date with writes from other tabs.
-    async fn collections(&self) -> Result<MutexGuard<'_, Collections<BrowserStore>>, JsValue> {
+    pub(crate) async fn collections(&self) -> Result<MutexGuard<'_, Collections<BrowserStore>>, JsValue> {
         let mut guard = self.collections.lock().await;
         guard.refresh().await.map_err(collection_error)?;
         Ok(guard)
@@ -114,11 +115,11 @@ pub struct Prepared {
 /// The Likeness engine: models loaded, collections open.
 #[wasm_bindgen]
 pub struct Engine {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 /// Run `body` with the engine's state as a JS promise.
-fn run<F, Fut>(inner: &Rc<Inner>, body: F) -> Promise
+pub(crate) fn run<F, Fut>(inner: &Rc<Inner>, body: F) -> Promise
 where
     F: FnOnce(Rc<Inner>) -> Fut + 'static,
     Fut: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,

@@ -1,0 +1,437 @@
+// Sync in the engine's thread (the worker, or the page): the HTTP side of the shared client
+// state machine (which runs in wasm, `Engine.syncGroup`), the sync state in IndexedDB, the
+// live channel, automatic sync and status events.
+//
+// Tabs of one origin share a database: a sync runs under the Web Lock `likeness-sync:<db>`,
+// and reads the state from IndexedDB inside it, so two tabs never push the same records.
+// The state is written (and committed) before every push, and local changes live in the
+// collections themselves until the server has them: nothing here ever discards them.
+
+import { syncNewGroupKey, syncKeyId } from './wasm/likeness_wasm.js';
+import { LikenessError } from './errors.js';
+
+const STATE_KEY = 'state';
+const CONFIG_KEY = 'config';
+
+function offline(e) {
+  return new LikenessError('SyncOfflineException', `the sync server is unreachable: ${e?.message ?? e}`);
+}
+
+/** A server refusal: `code` is the server's stable code. */
+function refused(status, body) {
+  let code = 'HttpError';
+  let message = `HTTP ${status}`;
+  try {
+    const v = JSON.parse(new TextDecoder().decode(body));
+    code = v.code ?? code;
+    message = v.message ?? message;
+  } catch {
+    // Not JSON: keep the status.
+  }
+  const name = code === 'WrongKey' ? 'WrongKeyException' : 'SyncServerException';
+  return Object.assign(new LikenessError(name, `the sync server refused: ${code}: ${message}`), { code, status });
+}
+
+/** A small key-value store: an IndexedDB database of its own, or memory. */
+class KeyValue {
+  static async open(name) {
+    const kv = new KeyValue();
+    if (name == null) {
+      kv.memory = new Map();
+      return kv;
+    }
+    kv.db = await new Promise((resolve, reject) => {
+      const req = indexedDB.open(name, 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('kv');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(new LikenessError('StorageException', `cannot open ${name}: ${req.error?.message}`));
+    });
+    return kv;
+  }
+  get(key) {
+    if (this.memory) return Promise.resolve(this.memory.get(key));
+    return new Promise((resolve, reject) => {
+      const req = this.db.transaction('kv').objectStore('kv').get(key);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(new LikenessError('StorageException', req.error?.message ?? 'read failed'));
+    });
+  }
+  /** Resolves once the write is committed (durable, as IndexedDB promises it). */
+  set(key, value) {
+    if (this.memory) {
+      if (value === undefined) this.memory.delete(key);
+      else this.memory.set(key, value);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const tx = this.db.transaction('kv', 'readwrite', { durability: 'strict' });
+      if (value === undefined) tx.objectStore('kv').delete(key);
+      else tx.objectStore('kv').put(value, key);
+      tx.oncomplete = () => resolve();
+      tx.onerror = tx.onabort = () =>
+        reject(new LikenessError('StorageException', tx.error?.message ?? 'write failed'));
+    });
+  }
+  close() {
+    this.db?.close();
+  }
+}
+
+/** The sync server's HTTP API for one device. */
+class Server {
+  constructor(base, groupId = '', token = '') {
+    this.base = String(base).replace(/\/+$/, '');
+    this.groupId = groupId;
+    this.token = token;
+  }
+
+  async send(method, path, body, json) {
+    const headers = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = json ? 'application/json' : 'application/octet-stream';
+    let response;
+    try {
+      response = await fetch(this.base + path, { method, headers, body: json && body !== undefined ? JSON.stringify(body) : body });
+    } catch (e) {
+      throw offline(e);
+    }
+    let bytes;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (e) {
+      throw offline(e);
+    }
+    if (!response.ok) throw refused(response.status, bytes);
+    return { response, bytes };
+  }
+
+  async json(method, path, body) {
+    const { bytes } = await this.send(method, path, body, true);
+    return bytes.length ? JSON.parse(new TextDecoder().decode(bytes)) : {};
+  }
+
+  collection(tag) {
+    return `/v1/groups/${this.groupId}/collections/${tag}`;
+  }
+
+  // ---- the SyncHost the wasm state machine calls ----------------------------------------
+
+  async putCollection(tag, keyCheck) {
+    await this.send('PUT', this.collection(tag), keyCheck, false);
+  }
+  async push(tag, body) {
+    const { bytes } = await this.send('POST', `${this.collection(tag)}/records`, body, false);
+    return JSON.parse(new TextDecoder().decode(bytes)).sequences;
+  }
+  async pull(tag, after) {
+    try {
+      const { response, bytes } = await this.send('GET', `${this.collection(tag)}/records?after=${after}`);
+      return { body: bytes, more: response.headers.get('likeness-more') === 'true' };
+    } catch (e) {
+      if (e.code === 'SnapshotRequired') return { snapshotRequired: true };
+      throw e;
+    }
+  }
+  async getSnapshot(tag) {
+    try {
+      const { response, bytes } = await this.send('GET', `${this.collection(tag)}/snapshot`);
+      return { covers: Number(response.headers.get('likeness-snapshot-seq')), record: bytes };
+    } catch (e) {
+      if (e.status === 404) return null;
+      throw e;
+    }
+  }
+  async putSnapshot(tag, covers, record) {
+    await this.send('PUT', `${this.collection(tag)}/snapshot?covers=${covers}`, record, false);
+  }
+}
+
+/** `<server>#<group>.<invite>.<key>`: the part after `#` never reaches a server. */
+function joinCode(server, groupId, invite, recoveryPhrase) {
+  return `${server}#${groupId}.${invite}.${recoveryPhrase.replace(/-/g, '')}`;
+}
+
+function parseJoinCode(code) {
+  const bad = () => new LikenessError('InvalidParameterException', 'not a Likeness join code');
+  const text = String(code ?? '').trim();
+  const hash = text.indexOf('#');
+  if (hash < 0) throw bad();
+  const [groupId, invite, phrase] = text.slice(hash + 1).split('.');
+  if (!groupId || !invite || !phrase) throw bad();
+  return { server: text.slice(0, hash), groupId, invite, phrase };
+}
+
+/**
+ * One database's sync. `engine` is the wasm Engine, `withCollections(fn)` runs `fn` holding
+ * the database's lock, `emit(status)` reports status changes.
+ */
+export class Sync {
+  #engine;
+  #withCollections;
+  #emit;
+  #kv;
+  #lockName;
+  #auto = false;
+  #timer = null;
+  #live = null;
+  #running = null;
+  #again = false;
+  #backoffMs = 1000;
+  #onOnline = () => this.#schedule(0);
+
+  constructor(engine, database, withCollections, emit) {
+    this.#engine = engine;
+    this.#withCollections = withCollections;
+    this.#emit = emit;
+    this.#lockName = database == null ? null : `likeness-sync:${database}`;
+    this.kvName = database == null ? null : `${database}:sync`;
+    this.status = { state: 'idle' };
+  }
+
+  async #store() {
+    this.#kv ??= await KeyValue.open(this.kvName);
+    return this.#kv;
+  }
+
+  async #config() {
+    const config = await (await this.#store()).get(CONFIG_KEY);
+    if (!config) {
+      throw new LikenessError('ResourceNotFoundException', 'this database is not in a sync group: create or join one');
+    }
+    return config;
+  }
+
+  #server(config) {
+    return new Server(config.server, config.groupId, config.token);
+  }
+
+  #setStatus(status) {
+    this.status = status;
+    this.#emit(status);
+  }
+
+  async #assertNotJoined() {
+    if (await (await this.#store()).get(CONFIG_KEY)) {
+      throw new LikenessError('ResourceAlreadyExistsException', 'this database is already in a sync group');
+    }
+  }
+
+  /** Create a sync group on `server`; the recovery phrase is returned once, never stored elsewhere. */
+  async create({ server, label = '' } = {}) {
+    if (!server) throw new LikenessError('InvalidParameterException', 'server is required');
+    await this.#assertNotJoined();
+    const key = syncNewGroupKey();
+    const s = new Server(server);
+    const v = await s.json('POST', '/v1/groups', { key_id: key.keyId, label });
+    const config = { server: s.base, groupId: v.group_id, deviceId: v.device_id, token: v.token, recoveryPhrase: key.recoveryPhrase };
+    await (await this.#store()).set(CONFIG_KEY, config);
+    return { groupId: config.groupId, deviceId: config.deviceId, recoveryPhrase: key.recoveryPhrase };
+  }
+
+  /** A single-use join code for another device (it holds the group key: share it privately). */
+  async invite() {
+    const config = await this.#config();
+    const v = await this.#server(config).json('POST', `/v1/groups/${config.groupId}/invites`, {});
+    return { joinCode: joinCode(config.server, config.groupId, v.invite, config.recoveryPhrase), expiresAt: v.expires_at };
+  }
+
+  /** Join the group of a join code from `invite()` (or `likeness sync invite`). */
+  async join(code, { label = '' } = {}) {
+    await this.#assertNotJoined();
+    const { server, groupId, invite, phrase } = parseJoinCode(code);
+    const keyId = syncKeyId(phrase);
+    const s = new Server(server);
+    const v = await s.json('POST', '/v1/join', { invite, label });
+    if (v.group_id !== groupId || v.key_id !== keyId) {
+      throw new LikenessError('WrongKeyException', 'the join code does not match the group it opened');
+    }
+    const config = { server: s.base, groupId, deviceId: v.device_id, token: v.token, recoveryPhrase: phrase };
+    await (await this.#store()).set(CONFIG_KEY, config);
+    return { groupId, deviceId: config.deviceId };
+  }
+
+  /** The group's devices, this one marked. */
+  async devices() {
+    const config = await this.#config();
+    const v = await this.#server(config).json('GET', `/v1/groups/${config.groupId}/devices`);
+    return v.devices.map((d) => ({
+      deviceId: d.device_id,
+      label: d.label,
+      createdAt: d.created_at,
+      revokedAt: d.revoked_at ?? null,
+      thisDevice: d.device_id === config.deviceId,
+    }));
+  }
+
+  async revoke(deviceId) {
+    const config = await this.#config();
+    await this.#server(config).send('DELETE', `/v1/groups/${config.groupId}/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  /**
+   * Leave the group: stop syncing, revoke this device on the server when it can be reached,
+   * and forget the group here. The collections stay on this device.
+   */
+  async leave() {
+    this.stop();
+    const config = await this.#config();
+    try {
+      await this.#server(config).send('DELETE', `/v1/groups/${config.groupId}/devices/${config.deviceId}`);
+    } catch (e) {
+      if (e.name !== 'SyncOfflineException' && e.status !== 401) throw e;
+    }
+    const kv = await this.#store();
+    await kv.set(STATE_KEY, undefined);
+    await kv.set(CONFIG_KEY, undefined);
+    this.#setStatus({ state: 'idle' });
+  }
+
+  /** Sync now: one full round under the tabs' sync lock. Resolves with the report. */
+  async now() {
+    const config = await this.#config();
+    this.#setStatus({ state: 'syncing' });
+    const round = async () => {
+      const kv = await this.#store();
+      // Read inside the lock: another tab may have synced since.
+      const state = (await kv.get(STATE_KEY)) ?? '';
+      const host = this.#server(config);
+      host.saveState = (json) => kv.set(STATE_KEY, json);
+      return this.#withCollections(() => this.#engine.syncGroup(config.groupId, config.recoveryPhrase, state, host));
+    };
+    try {
+      const r = this.#lockName ? await navigator.locks.request(this.#lockName, round) : await round();
+      const report = {
+        pulledRecords: r.PulledRecords,
+        pulledSnapshot: r.PulledSnapshot,
+        pushedRecords: r.PushedRecords,
+        wroteSnapshot: r.WroteSnapshot,
+        bytesDown: r.BytesDown,
+        bytesUp: r.BytesUp,
+        collections: r.Collections,
+      };
+      this.#backoffMs = 1000;
+      this.#setStatus({ state: 'idle', report, at: Date.now() });
+      return report;
+    } catch (e) {
+      const err = LikenessError.from(e);
+      if (e?.code) err.code = e.code;
+      if (e?.status) err.status = e.status;
+      this.#setStatus({
+        state: err.name === 'SyncOfflineException' ? 'offline' : 'error',
+        code: err.code ?? err.name,
+        message: err.message,
+      });
+      throw err;
+    }
+  }
+
+  /**
+   * Sync automatically: now, after every local write, when another device pushes (the live
+   * channel), when the browser comes back online, and every `intervalMs`. Offline rounds are
+   * retried with backoff. A revoked device stops.
+   */
+  async start({ intervalMs = 60_000 } = {}) {
+    await this.#config();
+    if (this.#auto) return;
+    this.#auto = true;
+    this.intervalMs = intervalMs;
+    globalThis.addEventListener?.('online', this.#onOnline);
+    this.#listen();
+    this.#schedule(0);
+  }
+
+  stop() {
+    this.#auto = false;
+    globalThis.removeEventListener?.('online', this.#onOnline);
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#live?.abort();
+    this.#live = null;
+  }
+
+  get running() {
+    return this.#auto;
+  }
+
+  /** Called by the host after each local write. */
+  localWrite() {
+    if (this.#auto) this.#schedule(50);
+  }
+
+  #schedule(delayMs) {
+    if (!this.#auto) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#round(), delayMs);
+  }
+
+  async #round() {
+    if (!this.#auto) return;
+    if (this.#running) {
+      // One round at a time; another follows if something asked meanwhile.
+      this.#again = true;
+      return;
+    }
+    let next = this.intervalMs;
+    this.#running = this.now().catch((e) => {
+      if (e.status === 401 || e.code === 'Unauthorized') {
+        // Revoked: no retry will help.
+        this.stop();
+        return;
+      }
+      next = this.#backoffMs;
+      this.#backoffMs = Math.min(this.#backoffMs * 2, 60_000);
+    });
+    await this.#running;
+    this.#running = null;
+    if (this.#again) {
+      this.#again = false;
+      next = 0;
+    }
+    this.#schedule(next);
+  }
+
+  /** The live channel: server-sent events read through fetch (so the token is a header). */
+  async #listen() {
+    let backoff = 500;
+    while (this.#auto) {
+      const config = await this.#config().catch(() => null);
+      if (!config) return;
+      const controller = new AbortController();
+      this.#live = controller;
+      try {
+        const response = await fetch(`${config.server}/v1/groups/${config.groupId}/events`, {
+          headers: { authorization: `Bearer ${config.token}`, accept: 'text/event-stream' },
+          signal: controller.signal,
+        });
+        if (response.status === 401) {
+          this.#schedule(0); // the round reports the refusal and stops
+          return;
+        }
+        if (response.ok && response.body) {
+          backoff = 500;
+          this.#schedule(0); // connected (again): whatever was missed
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffered = '';
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            buffered += value;
+            const lines = buffered.split('\n');
+            buffered = lines.pop();
+            if (lines.some((l) => l.startsWith('data:'))) this.#schedule(0);
+          }
+        }
+      } catch {
+        // Offline or aborted: retried below while automatic sync is on.
+      }
+      if (!this.#auto) return;
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 30_000);
+    }
+  }
+
+  close() {
+    this.stop();
+    this.#kv?.close();
+  }
+}

@@ -1,0 +1,258 @@
+// `likeness.sync` in real headless Chromium against a real likeness-server process (SQLite),
+// with the native CLI as a third device: random offline edits on three devices converge to
+// identical faces, users and search results; automatic sync carries a write from one
+// profile to the other live; two tabs of one profile syncing at once push a change once.
+//
+// Needs web/dist, target/release/{likeness,likeness-server} and ../shared/data/faces.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { execFileSync, spawn } from 'node:child_process';
+import { serve, launchChromium, HARNESS, WEB, REPO, SHARED_DATA } from './server.mjs';
+
+const FACES = path.join(SHARED_DATA, 'faces');
+const HAVE_DATA = fs.existsSync(path.join(FACES, 'identities'));
+const skip = HAVE_DATA ? false : `SKIP: ${FACES} is absent; sync end-to-end tests need ../shared/data`;
+const CLI = path.join(REPO, 'target', 'release', 'likeness');
+const SERVER = path.join(REPO, 'target', 'release', 'likeness-server');
+
+let web;
+let syncServer;
+let syncUrl;
+let tmp;
+const browsers = [];
+
+before(async () => {
+  if (!HAVE_DATA) return;
+  assert.ok(fs.existsSync(path.join(WEB, 'dist', 'index.js')), 'web/dist is missing: run bash web/build.sh first');
+  assert.ok(fs.existsSync(SERVER), 'target/release/likeness-server is missing: cargo build --release first');
+  web = await serve({ '/dist/': path.join(WEB, 'dist'), '/data/': FACES }, {
+    '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS },
+  });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'likeness-sync-'));
+  syncServer = spawn(SERVER, ['--listen', '127.0.0.1:0', '--database', `sqlite://${tmp}/server.db`], {
+    env: { ...process.env, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = await readline.createInterface({ input: syncServer.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
+  syncUrl = line.trim().split(' ').pop();
+  assert.match(syncUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+  browsers.push(await launchChromium(), await launchChromium());
+});
+
+after(async () => {
+  for (const b of browsers) await b.close();
+  syncServer?.kill('SIGKILL');
+  await web?.close();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function openPage(browser, database) {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${web.origin}/pages/harness.html`);
+  await page.waitForFunction('window.harnessReady === true');
+  await page.evaluate(async (database) => {
+    window.lk = await Likeness.open({ database });
+    window.statuses = [];
+    window.lk.sync.onStatus((s) => window.statuses.push({ ...s, seenAt: Date.now() }));
+  }, database);
+  return page;
+}
+
+const cli = (store, ...args) => JSON.parse(execFileSync(CLI, ['--store', store, ...args], { encoding: 'utf8' }));
+
+function photos() {
+  const root = path.join(FACES, 'identities');
+  return fs
+    .readdirSync(root)
+    .sort()
+    .flatMap((name) => fs.readdirSync(path.join(root, name)).sort().map((file) => ({ name, file })));
+}
+
+/** A small seeded PRNG (mulberry32), so a failure replays. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One device: a browser page or the CLI's store, behind the same few operations. */
+function browserDevice(page) {
+  return {
+    index: (name, file) =>
+      page.evaluate(async ({ name, file }) => {
+        const image = await (await fetch(`/data/identities/${name}/${file}`)).blob();
+        const r = await lk.indexFaces({ collectionId: 'staff', image, externalImageId: name, maxFaces: 1 });
+        return r.faceRecords.map((f) => f.face.faceId);
+      }, { name, file }),
+    deleteFace: (faceId) => page.evaluate((faceId) => lk.deleteFaces({ collectionId: 'staff', faceIds: [faceId] }), faceId),
+    createUser: (userId) => page.evaluate((userId) => lk.createUser({ collectionId: 'staff', userId }), userId),
+    associate: (userId, faceId) =>
+      page.evaluate(({ userId, faceId }) => lk.associateFaces({ collectionId: 'staff', userId, faceIds: [faceId] }), { userId, faceId }),
+    deleteUser: (userId) => page.evaluate((userId) => lk.deleteUser({ collectionId: 'staff', userId }), userId),
+    sync: () => page.evaluate(() => lk.sync.now()),
+    state: () =>
+      page.evaluate(async () => {
+        const faces = (await lk.listFaces({ collectionId: 'staff', maxResults: 4096 })).faces
+          .map((f) => `${f.faceId} ${f.externalImageId} ${f.userId ?? ''}`)
+          .sort();
+        const users = (await lk.listUsers({ collectionId: 'staff', maxResults: 500 })).users.map((u) => `${u.userId} ${u.userStatus}`).sort();
+        const probe = await (await fetch('/data/identities/obama/obama2.jpg')).blob();
+        const found = await lk.searchFacesByImage({ collectionId: 'staff', image: probe, maxFaces: 5, faceMatchThreshold: 0 });
+        return { faces, users, search: found.faceMatches.map((m) => m.face.faceId) };
+      }),
+  };
+}
+
+function cliDevice(store) {
+  const img = (name, file) => path.join(FACES, 'identities', name, file);
+  return {
+    index: async (name, file) =>
+      cli(store, 'index-faces', '--collection-id', 'staff', '--external-image-id', name, '--max-faces', '1', '--image', img(name, file))
+        .FaceRecords.map((f) => f.Face.FaceId),
+    deleteFace: async (faceId) => cli(store, 'delete-faces', '--collection-id', 'staff', '--face-ids', faceId),
+    createUser: async (userId) => cli(store, 'create-user', '--collection-id', 'staff', '--user-id', userId),
+    associate: async (userId, faceId) =>
+      cli(store, 'associate-faces', '--collection-id', 'staff', '--user-id', userId, '--face-ids', faceId),
+    deleteUser: async (userId) => cli(store, 'delete-user', '--collection-id', 'staff', '--user-id', userId),
+    sync: async () => cli(store, 'sync', 'now'),
+    state: async () => {
+      const faces = cli(store, 'list-faces', '--collection-id', 'staff', '--max-results', '4096')
+        .Faces.map((f) => `${f.FaceId} ${f.ExternalImageId} ${f.UserId ?? ''}`)
+        .sort();
+      const users = cli(store, 'list-users', '--collection-id', 'staff', '--max-results', '500').Users.map((u) => `${u.UserId} ${u.UserStatus}`).sort();
+      const found = cli(store, 'search-faces-by-image', '--collection-id', 'staff', '--max-faces', '5', '--face-match-threshold', '0', '--image', img('obama', 'obama2.jpg'));
+      return { faces, users, search: found.FaceMatches.map((m) => m.Face.FaceId) };
+    },
+  };
+}
+
+test('three devices (two Chromium profiles and the CLI) converge after random offline edits', { skip, timeout: 900_000 }, async () => {
+  const [pa, pb] = [await openPage(browsers[0], 'sync-a'), await openPage(browsers[1], 'sync-b')];
+  const store = path.join(tmp, 'cli-store');
+  const a = browserDevice(pa);
+  const b = browserDevice(pb);
+  const c = cliDevice(store);
+
+  await pa.evaluate(() => lk.createCollection({ collectionId: 'staff' }));
+  await a.index('obama', 'obama.jpg');
+  const created = await pa.evaluate((server) => lk.sync.create({ server, label: 'desk' }), syncUrl);
+  assert.equal(created.recoveryPhrase.length, 65);
+  await a.sync();
+  const codeB = (await pa.evaluate(() => lk.sync.invite())).joinCode;
+  const codeC = (await pa.evaluate(() => lk.sync.invite())).joinCode;
+  assert.ok(codeB.startsWith(`${syncUrl}#`));
+  await pb.evaluate((code) => lk.sync.join(code, { label: 'door' }), codeB);
+  cli(store, 'sync', 'join', codeC, '--label', 'cli');
+  await b.sync();
+  await c.sync();
+  assert.deepEqual(await b.state(), await a.state());
+  assert.deepEqual(await c.state(), await a.state());
+
+  // Rounds of random offline edits on every device, then syncs in a random order.
+  const devices = [a, b, c];
+  const random = prng(Number(process.env.LIKENESS_SYNC_SEED ?? 20261130));
+  const pick = (list) => list[Math.floor(random() * list.length)];
+  const all = photos();
+  const deleted = new Set();
+  const indexed = [];
+  let users = 0;
+  for (let round = 0; round < 3; round++) {
+    for (const [i, d] of devices.entries()) {
+      for (let k = 0; k < 3; k++) {
+        const roll = random();
+        const known = (await d.state()).faces.map((f) => f.split(' ')[0]);
+        if (roll < 0.5 || known.length === 0) {
+          const { name, file } = pick(all);
+          indexed.push(...(await d.index(name, file)));
+        } else if (roll < 0.65) {
+          const faceId = pick(known);
+          await d.deleteFace(faceId);
+          deleted.add(faceId);
+        } else {
+          const userId = `user-${i}-${users++}`;
+          await d.createUser(userId);
+          await d.associate(userId, pick(known));
+          if (random() < 0.3) await d.deleteUser(userId);
+        }
+      }
+    }
+    const order = [...devices].sort(() => random() - 0.5);
+    for (const d of order) await d.sync();
+  }
+  // Two full passes reach everyone with everything.
+  for (let pass = 0; pass < 2; pass++) for (const d of devices) await d.sync();
+  const [sa, sb, sc] = [await a.state(), await b.state(), await c.state()];
+  assert.deepEqual(sb, sa, 'the two browser profiles agree');
+  assert.deepEqual(sc, sa, 'the CLI agrees with the browsers');
+  // Every face indexed and never deleted is there, on every device.
+  const present = new Set(sa.faces.map((f) => f.split(' ')[0]));
+  const missing = indexed.filter((id) => !deleted.has(id) && !present.has(id));
+  assert.deepEqual(missing, [], 'acknowledged writes are all present');
+  for (const id of deleted) assert.ok(!present.has(id), `deleted face ${id} is gone`);
+  console.log(`converged: ${sa.faces.length} faces, ${sa.users.length} users (${indexed.length} indexed, ${deleted.size} deleted)`);
+
+  // Delete and recreate the collection on one device: everyone ends with the new, empty one.
+  await pb.evaluate(async () => {
+    await lk.deleteCollection({ collectionId: 'staff' });
+    await lk.createCollection({ collectionId: 'staff' });
+  });
+  const fresh = await b.index('biden', 'biden.jpg');
+  for (let pass = 0; pass < 2; pass++) for (const d of [b, a, c]) await d.sync();
+  for (const d of devices) {
+    const s = await d.state();
+    assert.deepEqual(s.faces.map((f) => f.split(' ')[0]), fresh, 'only the face indexed after the recreate');
+  }
+  await pa.close();
+  await pb.close();
+});
+
+test('automatic sync carries a write to the other profile live; two tabs push a change once', { skip, timeout: 300_000 }, async () => {
+  const [pa, pb] = [await openPage(browsers[0], 'sync-a'), await openPage(browsers[1], 'sync-b')];
+  await pa.evaluate(() => lk.sync.start({ intervalMs: 3_600_000 }));
+  await pb.evaluate(() => lk.sync.start({ intervalMs: 3_600_000 }));
+  await pb.waitForFunction(() => statuses.some((s) => s.state === 'idle'));
+  // A local write on A goes up by itself and B hears of it through the live channel.
+  const written = Date.now();
+  const [faceId] = await browserDevice(pa).index('sheldon', (await fs.promises.readdir(path.join(FACES, 'identities', 'sheldon'))).sort()[0]);
+  await pb.waitForFunction(
+    async (faceId) => (await lk.listFaces({ collectionId: 'staff' })).faces.some((f) => f.faceId === faceId),
+    faceId,
+    { polling: 50, timeout: 20_000 },
+  );
+  console.log(`a face indexed in profile A was searchable in profile B ${Date.now() - written} ms later`);
+  const states = await pb.evaluate(() => statuses.map((s) => s.state));
+  assert.ok(states.includes('syncing') && states.includes('idle'), `status events: ${states}`);
+  await pa.evaluate(() => lk.sync.stop());
+  await pb.evaluate(() => lk.sync.stop());
+
+  // Two tabs of profile A sync at once after a write: the server stores the change once.
+  const second = await openPage(browsers[0], 'sync-a');
+  const records = async () => Number((await (await fetch(`${syncUrl}/metrics`)).text()).match(/^likeness_records (\d+)$/m)[1]);
+  const before = await records();
+  await browserDevice(pa).createUser('two-tabs');
+  const reports = await Promise.all([pa.evaluate(() => lk.sync.now()), second.evaluate(() => lk.sync.now())]);
+  const after = await records();
+  assert.equal(reports.reduce((n, r) => n + r.pushedRecords, 0), 1, JSON.stringify(reports));
+  // (A fold into a snapshot would drop records; without one, exactly one more is stored.)
+  if (!reports.some((r) => r.wroteSnapshot)) assert.equal(after - before, 1, 'one record on the server');
+
+  // A revoked profile stops with the server's code, and keeps its collections.
+  const devices = await pa.evaluate(() => lk.sync.devices());
+  const door = devices.find((d) => d.label === 'door');
+  await pa.evaluate((id) => lk.sync.revoke(id), door.deviceId);
+  const refused = await pb.evaluate(() => lk.sync.now().then(() => null, (e) => ({ name: e.name, code: e.code })));
+  assert.deepEqual(refused, { name: 'SyncServerException', code: 'Unauthorized' });
+  assert.ok((await pb.evaluate(() => lk.listFaces({ collectionId: 'staff' }))).faces.length > 0);
+  for (const p of [pa, pb, second]) await p.close();
+});
