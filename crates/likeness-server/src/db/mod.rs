@@ -10,7 +10,7 @@ mod sqlite;
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::Live;
 use likeness_sync::protocol::{PulledRecord, PushRecord};
 use std::future::Future;
@@ -143,6 +143,26 @@ pub trait Database: Clone + Send + Sync + 'static {
     /// Forward announcements made by other processes into `local` (nothing to do for a
     /// database only one process uses).
     fn listen(&self, _local: broadcast::Sender<Live>) {}
+}
+
+/// A snapshot covering `covers` may replace one covering `stored` in a log that ends at
+/// `last`: not past the log, and not older than what is stored.
+pub(crate) fn check_snapshot(covers: i64, stored: i64, last: i64) -> ApiResult<()> {
+    if covers > last {
+        return Err(ApiError::InvalidRequest(format!("the snapshot covers sequence {covers}; the log ends at {last}")));
+    }
+    if covers < stored {
+        return Err(ApiError::Conflict(format!("a newer snapshot (sequence {stored}) is already stored")));
+    }
+    Ok(())
+}
+
+/// Refuse a change of `delta` bytes that takes a group using `used` past `quota`.
+pub(crate) fn check_quota(used: i64, delta: i64, quota: i64) -> ApiResult<()> {
+    if delta > 0 && used + delta > quota {
+        return Err(ApiError::QuotaExceeded(format!("{used} of {quota} bytes used")));
+    }
+    Ok(())
 }
 
 /// The records of a page, up to `max_bytes` but always at least one, so a page never stalls

@@ -7,7 +7,10 @@
 //! announcements go out with `pg_notify` and every process forwards what it hears on
 //! [`CHANNEL`] to its own listeners.
 
-use super::{fill_page, CollectionInfo, Counts, Database, DeviceAuth, DeviceInfo, NewDevice, PullPage};
+use super::{
+    check_quota, check_snapshot, fill_page, CollectionInfo, Counts, Database, DeviceAuth, DeviceInfo, NewDevice,
+    PullPage,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::Live;
 use likeness_sync::protocol::PushRecord;
@@ -206,9 +209,7 @@ impl Database for Postgres {
             next += 1;
             added += r.record.len() as i64;
         }
-        if used + added > quota_bytes {
-            return Err(ApiError::QuotaExceeded(format!("{used} of {quota_bytes} bytes used")));
-        }
+        check_quota(used, added, quota_bytes)?;
         if !seqs.is_empty() {
             sqlx::query(
                 "INSERT INTO records (group_id, tag, seq, push_id, body) \
@@ -275,14 +276,7 @@ impl Database for Postgres {
         .await?
         .ok_or(ApiError::NotFound)?;
         let (old_seq, last, old_len): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-        if covers > last {
-            return Err(ApiError::InvalidRequest(format!(
-                "the snapshot covers sequence {covers}; the log ends at {last}"
-            )));
-        }
-        if covers < old_seq {
-            return Err(ApiError::Conflict(format!("a newer snapshot (sequence {old_seq}) is already stored")));
-        }
+        check_snapshot(covers, old_seq, last)?;
         let dropped: i64 = sqlx::query_scalar(
             "WITH gone AS (DELETE FROM records WHERE group_id = $1 AND tag = $2 AND seq <= $3 RETURNING body) \
              SELECT COALESCE(SUM(OCTET_LENGTH(body)), 0)::BIGINT FROM gone",
@@ -293,10 +287,8 @@ impl Database for Postgres {
         .fetch_one(&mut *tx)
         .await?;
         let delta = record.len() as i64 - old_len - dropped;
-        if delta > 0 && used + delta > quota_bytes {
-            // Rolls back the delete with the transaction.
-            return Err(ApiError::QuotaExceeded(format!("{used} of {quota_bytes} bytes used")));
-        }
+        // A refusal rolls back the delete with the transaction.
+        check_quota(used, delta, quota_bytes)?;
         sqlx::query(
             "UPDATE collections SET snapshot = $1, snapshot_seq = $2, bytes = bytes + $3 WHERE group_id = $4 AND tag = $5",
         )

@@ -1,7 +1,10 @@
 //! SQLite: the embedded default. One file in WAL mode with `synchronous=FULL`; writes take the
 //! lock at once (`BEGIN IMMEDIATE`), so transactions never deadlock on an upgrade.
 
-use super::{fill_page, CollectionInfo, Counts, Database, DeviceAuth, DeviceInfo, NewDevice, PullPage};
+use super::{
+    check_quota, check_snapshot, fill_page, CollectionInfo, Counts, Database, DeviceAuth, DeviceInfo, NewDevice,
+    PullPage,
+};
 use crate::error::{ApiError, ApiResult};
 use likeness_sync::protocol::PushRecord;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -188,9 +191,7 @@ impl Database for Sqlite {
         }
         let used: i64 =
             sqlx::query_scalar("SELECT bytes FROM groups WHERE id = ?").bind(group_id).fetch_one(&mut *tx).await?;
-        if used + added > quota_bytes {
-            return Err(ApiError::QuotaExceeded(format!("{} of {quota_bytes} bytes used", used)));
-        }
+        check_quota(used, added, quota_bytes)?;
         sqlx::query("UPDATE collections SET next_seq = ?, bytes = bytes + ? WHERE group_id = ? AND tag = ?")
             .bind(next)
             .bind(added)
@@ -241,14 +242,7 @@ impl Database for Sqlite {
             .await?
             .ok_or(ApiError::NotFound)?;
         let (old_seq, last, old_len): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-        if covers > last {
-            return Err(ApiError::InvalidRequest(format!(
-                "the snapshot covers sequence {covers}; the log ends at {last}"
-            )));
-        }
-        if covers < old_seq {
-            return Err(ApiError::Conflict(format!("a newer snapshot (sequence {old_seq}) is already stored")));
-        }
+        check_snapshot(covers, old_seq, last)?;
         let dropped: i64 = sqlx::query_scalar(
             "SELECT COALESCE(SUM(LENGTH(body)), 0) FROM records WHERE group_id = ? AND tag = ? AND seq <= ?",
         )
@@ -260,9 +254,7 @@ impl Database for Sqlite {
         let delta = record.len() as i64 - old_len - dropped;
         let used: i64 =
             sqlx::query_scalar("SELECT bytes FROM groups WHERE id = ?").bind(group_id).fetch_one(&mut *tx).await?;
-        if delta > 0 && used + delta > quota_bytes {
-            return Err(ApiError::QuotaExceeded(format!("{used} of {quota_bytes} bytes used")));
-        }
+        check_quota(used, delta, quota_bytes)?;
         sqlx::query("DELETE FROM records WHERE group_id = ? AND tag = ? AND seq <= ?")
             .bind(group_id)
             .bind(tag)
