@@ -2,7 +2,9 @@
 //! - pushes per second and latency (p50, p99) from 100 concurrent clients (100 groups, one
 //!   sealed 256-byte record per push), on SQLite and on PostgreSQL (a throwaway cluster with
 //!   fsync on, as in production); the peer is the same 100 clients calling `/health`, which
-//!   touches no database: the ceiling of HTTP on this machine;
+//!   touches no database: the ceiling of HTTP on this machine; and the disk's own ceiling,
+//!   small appends each followed by `fdatasync` from one thread (every acknowledged push is
+//!   one synced commit);
 //! - resident memory added by 1,000 idle live (SSE) connections.
 //!
 //! Usage (release; raises the open-file limit itself where it may):
@@ -192,13 +194,32 @@ fn bench_idle_streams(url: &str) -> serde_json::Value {
     serde_json::json!({ "idle_streams": IDLE_STREAMS, "added_rss_kib": after.saturating_sub(before), "bytes_per_stream": per.round() })
 }
 
+/// Appends of 300 bytes, each made durable, per second (one thread, 2 s).
+fn fsyncs_per_second(dir: &std::path::Path) -> f64 {
+    let mut f = std::fs::File::create(dir.join("fsync-probe")).unwrap();
+    let started = Instant::now();
+    let mut n = 0u32;
+    while started.elapsed() < Duration::from_secs(2) {
+        f.write_all(&[7u8; 300]).unwrap();
+        f.sync_data().unwrap();
+        n += 1;
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
+    let fsyncs = fsyncs_per_second(dir.path());
+    eprintln!("disk: {fsyncs:.0} synced appends/s (one thread)");
     let sqlite = serve(format!("sqlite://{}", dir.path().join("bench.db").display()));
     let mut results = vec![bench_pushes("sqlite", &sqlite)];
     let streams = bench_idle_streams(&sqlite);
     let cluster = postgres::PgCluster::start(true);
     let pg = serve(cluster.create_database());
     results.push(bench_pushes("postgres", &pg));
-    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pushes": results, "live": streams })).unwrap());
+    for r in &mut results {
+        r["ratio_to_synced_appends"] = (r["pushes_per_second"].as_f64().unwrap_or(0.0) / fsyncs).into();
+    }
+    let out = serde_json::json!({ "synced_appends_per_second": fsyncs.round(), "pushes": results, "live": streams });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }
