@@ -382,8 +382,9 @@ export interface LikenessSync {
   /** Create a group on `server`. Show `recoveryPhrase` once: it is the key, and never sent anywhere. */
   create(options: { server: string; label?: string }): Promise<{ groupId: string; deviceId: string; recoveryPhrase: string }>;
   /** A single-use, expiring join code for another device. It holds the group key: share it privately. */
-  invite(): Promise<{ joinCode: string; expiresAt: number }>;
-  join(joinCode: string, options?: { label?: string }): Promise<{ groupId: string; deviceId: string }>;
+  /** `shortCode` (six digits) is what the joining device shows too: have the person compare them. */
+  invite(): Promise<{ joinCode: string; shortCode: string; expiresAt: number }>;
+  join(joinCode: string, options?: { label?: string }): Promise<{ groupId: string; deviceId: string; shortCode: string }>;
   /** One round now: pull and merge, push what the server lacks. Offline: rejects with `SyncOfflineException`, losing nothing. */
   now(): Promise<SyncReport>;
   /** Sync after every local write, when another device pushes, on reconnect, and every `intervalMs` (default 60 s). */

@@ -114,7 +114,7 @@ class LikenessSync {
 
   /** Create a group on `server`: `{groupId, deviceId, recoveryPhrase}` (show the phrase once). */
   create({ server, label = '' } = {}) { return this.#call('sync.create', { server, label }); }
-  /** A single-use join code for another device: `{joinCode, expiresAt}`. It holds the key. */
+  /** A single-use join code for another device: `{joinCode, shortCode, expiresAt}`. It holds the key. */
   invite() { return this.#call('sync.invite', {}); }
   /** Join with a code from `invite()` on another device (or `likeness sync invite`). */
   join(joinCode, { label = '' } = {}) { return this.#call('sync.join', { joinCode, label }); }

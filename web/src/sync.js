@@ -7,7 +7,7 @@
 // The state is written (and committed) before every push, and local changes live in the
 // collections themselves until the server has them: nothing here ever discards them.
 
-import { syncNewGroupKey, syncKeyId } from './wasm/likeness_wasm.js';
+import { syncNewGroupKey, syncKeyId, syncJoinConfirmation } from './wasm/likeness_wasm.js';
 import { LikenessError } from './errors.js';
 
 const STATE_KEY = 'state';
@@ -228,11 +228,18 @@ export class Sync {
     return { groupId: config.groupId, deviceId: config.deviceId, recoveryPhrase: key.recoveryPhrase };
   }
 
-  /** A single-use join code for another device (it holds the group key: share it privately). */
+  /**
+   * A single-use join code for another device (it holds the group key: share it privately),
+   * and the short code the joining device will show too, so the person can compare them.
+   */
   async invite() {
     const config = await this.#config();
     const v = await this.#server(config).json('POST', `/v1/groups/${config.groupId}/invites`, {});
-    return { joinCode: joinCode(config.server, config.groupId, v.invite, config.recoveryPhrase), expiresAt: v.expires_at };
+    return {
+      joinCode: joinCode(config.server, config.groupId, v.invite, config.recoveryPhrase),
+      shortCode: syncJoinConfirmation(config.recoveryPhrase, config.groupId, v.invite),
+      expiresAt: v.expires_at,
+    };
   }
 
   /** Join the group of a join code from `invite()` (or `likeness sync invite`). */
@@ -247,7 +254,7 @@ export class Sync {
     }
     const config = { server: s.base, groupId, deviceId: v.device_id, token: v.token, recoveryPhrase: phrase };
     await (await this.#store()).set(CONFIG_KEY, config);
-    return { groupId, deviceId: config.deviceId };
+    return { groupId, deviceId: config.deviceId, shortCode: syncJoinConfirmation(phrase, groupId, invite) };
   }
 
   /** The group's devices, this one marked. */

@@ -149,11 +149,15 @@ test('three devices (two Chromium profiles and the CLI) converge after random of
   const created = await pa.evaluate((server) => lk.sync.create({ server, label: 'desk' }), syncUrl);
   assert.equal(created.recoveryPhrase.length, 65);
   await a.sync();
-  const codeB = (await pa.evaluate(() => lk.sync.invite())).joinCode;
+  const inviteB = await pa.evaluate(() => lk.sync.invite());
+  const codeB = inviteB.joinCode;
+  assert.match(inviteB.shortCode, /^\d{3} \d{3}$/);
   const codeC = (await pa.evaluate(() => lk.sync.invite())).joinCode;
   assert.ok(codeB.startsWith(`${syncUrl}#`));
-  await pb.evaluate((code) => lk.sync.join(code, { label: 'door' }), codeB);
-  cli(store, 'sync', 'join', codeC, '--label', 'cli');
+  const joinedB = await pb.evaluate((code) => lk.sync.join(code, { label: 'door' }), codeB);
+  assert.equal(joinedB.shortCode, inviteB.shortCode, 'both screens show the same short code');
+  const joinedC = cli(store, 'sync', 'join', codeC, '--label', 'cli');
+  assert.match(joinedC.ShortCode, /^\d{3} \d{3}$/);
   await b.sync();
   await c.sync();
   assert.deepEqual(await b.state(), await a.state());

@@ -21,7 +21,8 @@ pub enum SyncCommand {
         #[arg(long, default_value = "")]
         label: String,
     },
-    /// A single-use join code for another device (contains the group key; share it privately).
+    /// A single-use join code for another device (contains the group key; share it privately),
+    /// and the short code the joining device will show too.
     Invite,
     /// Join a group with a code from `sync invite`.
     Join {
@@ -290,8 +291,10 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 )
                 .map_err(sync_error)?;
             let key = GroupKey::from_recovery_phrase(&config.group_key).map_err(sync_error)?;
+            let invite = v["invite"].as_str().unwrap_or_default();
             Ok(serde_json::json!({
-                "JoinCode": join_code(&config.server, &config.group_id, v["invite"].as_str().unwrap_or_default(), &key),
+                "JoinCode": join_code(&config.server, &config.group_id, invite, &key),
+                "ShortCode": key.join_confirmation(&config.group_id, invite),
                 "ExpiresAt": v["expires_at"],
             }))
         }
@@ -326,7 +329,11 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 state: GroupSync::default(),
             };
             save(store, &config)?;
-            Ok(serde_json::json!({ "GroupId": config.group_id, "DeviceId": config.device_id }))
+            Ok(serde_json::json!({
+                "GroupId": config.group_id,
+                "DeviceId": config.device_id,
+                "ShortCode": key.join_confirmation(&config.group_id, &invite),
+            }))
         }
         SyncCommand::Now => sync_now(store),
         SyncCommand::Watch { interval } => watch(store, std::time::Duration::from_secs(interval.max(1))),

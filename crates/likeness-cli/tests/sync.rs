@@ -68,7 +68,8 @@ fn two_stores_converge_through_the_server() {
     assert_eq!(pushed["PushedRecords"], 1, "{pushed}");
 
     // A tampered join code (one character of the key changed) is refused before joining.
-    let code = ok_json(likeness(&a, &["sync", "invite"]))["JoinCode"].as_str().unwrap().to_string();
+    let invite = ok_json(likeness(&a, &["sync", "invite"]));
+    let code = invite["JoinCode"].as_str().unwrap().to_string();
     let mut bad = code.clone().into_bytes();
     let last = bad.len() - 3;
     bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
@@ -80,7 +81,8 @@ fn two_stores_converge_through_the_server() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    ok_json(likeness(&b, &["sync", "join", &code, "--label", "b"]));
+    let joined = ok_json(likeness(&b, &["sync", "join", &code, "--label", "b"]));
+    assert_eq!(joined["ShortCode"], invite["ShortCode"], "both screens show the same short code");
     let pulled = ok_json(likeness(&b, &["sync", "now"]));
     assert!(pulled["PulledRecords"].as_u64().unwrap() >= 1, "{pulled}");
     assert_eq!(face_ids(&b), face_ids(&a), "the same faces, with the same FaceIds");

@@ -61,6 +61,22 @@ impl GroupKey {
         hex(&self.id())
     }
 
+    /// The short code both screens show while a device joins with `invite` (six digits,
+    /// `"123 456"`): derived from the key and the invite, so the person can check that the
+    /// code they scanned or typed is the one the other device made, without the code saying
+    /// anything about the key.
+    pub fn join_confirmation(&self, group_id: &str, invite: &str) -> String {
+        let mut out = [0u8; 4];
+        hkdf(
+            &self.0,
+            b"likeness-sync",
+            &[b"join confirmation\0", group_id.as_bytes(), b"\0", invite.as_bytes()],
+            &mut out,
+        );
+        let n = u32::from_be_bytes(out) % 1_000_000;
+        format!("{:03} {:03}", n / 1000, n % 1000)
+    }
+
     /// The key as people write it down: 55 Crockford base32 characters (the key and a
     /// CRC-16, which catches every single wrong character and every swap of neighbours) in
     /// groups of five.
@@ -228,6 +244,18 @@ mod tests {
             let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
             assert_eq!(base32_decode(&base32_encode(&bytes)).unwrap(), bytes, "{n}");
         }
+    }
+
+    #[test]
+    fn join_confirmations_differ_by_key_group_and_invite() {
+        let (a, b) = (GroupKey::from_bytes([1; 32]), GroupKey::from_bytes([2; 32]));
+        let code = a.join_confirmation("g", "invite-1");
+        assert_eq!(code.len(), 7);
+        assert!(code.chars().enumerate().all(|(i, c)| if i == 3 { c == ' ' } else { c.is_ascii_digit() }));
+        assert_eq!(code, a.join_confirmation("g", "invite-1"), "both screens derive the same");
+        assert_ne!(code, b.join_confirmation("g", "invite-1"));
+        assert_ne!(code, a.join_confirmation("g", "invite-2"));
+        assert_ne!(code, a.join_confirmation("h", "invite-1"));
     }
 
     #[test]

@@ -128,6 +128,12 @@ pub fn sync_key_id(recovery_phrase: &str) -> Result<String, JsValue> {
     Ok(GroupKey::from_recovery_phrase(recovery_phrase).map_err(sync_error)?.id_hex())
 }
 
+/// The short code both screens show while a device joins (six digits).
+#[wasm_bindgen(js_name = syncJoinConfirmation)]
+pub fn sync_join_confirmation(recovery_phrase: &str, group_id: &str, invite: &str) -> Result<String, JsValue> {
+    Ok(GroupKey::from_recovery_phrase(recovery_phrase).map_err(sync_error)?.join_confirmation(group_id, invite))
+}
+
 #[wasm_bindgen]
 impl Engine {
     /// Sync every collection of group `groupId` through `host`: pull and merge what other
