@@ -110,7 +110,7 @@ export function defaultUrls() {
 }
 
 /** The sync operations (`likeness.sync.*`), run by `Host.call` as `sync.<name>`. */
-export const SYNC_OPERATIONS = ['create', 'invite', 'join', 'now', 'start', 'stop', 'status', 'devices', 'revoke', 'leave'];
+export const SYNC_OPERATIONS = ['create', 'invite', 'join', 'now', 'start', 'stop', 'status', 'collections', 'setCollections', 'devices', 'revoke', 'leave'];
 
 export class Host {
   constructor(engine, database, onSyncStatus = () => {}) {
@@ -256,6 +256,10 @@ export class Host {
           return s.status;
         case 'status':
           return { ...s.status, running: s.running };
+        case 'collections':
+          return await s.collections();
+        case 'setCollections':
+          return await s.setCollections(request.collectionIds);
         case 'devices':
           return await s.devices();
         case 'revoke':

@@ -391,6 +391,10 @@ export interface LikenessSync {
   start(options?: { intervalMs?: number }): Promise<SyncStatus>;
   stop(): Promise<SyncStatus>;
   status(): Promise<SyncStatus>;
+  /** Which collections this device syncs (`only: null`: all of the group's), and the group's. */
+  collections(): Promise<{ only: string[] | null; groupCollections: string[] }>;
+  /** Sync only these collections (the others stay on this device), or all of them (`null`). */
+  setCollections(collectionIds: string[] | null): Promise<{ only: string[] | null; groupCollections: string[] }>;
   devices(): Promise<SyncDevice[]>;
   revoke(deviceId: string): Promise<void>;
   /** Stop, revoke this device, forget the group. The collections stay on this device. */

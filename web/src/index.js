@@ -125,6 +125,10 @@ class LikenessSync {
   stop() { return this.#call('sync.stop', {}); }
   /** `{state: 'idle'|'syncing'|'offline'|'error', code?, message?, report?, running}`. */
   status() { return this.#call('sync.status', {}); }
+  /** `{only: CollectionIds | null, groupCollections}`: which collections this device syncs. */
+  collections() { return this.#call('sync.collections', {}); }
+  /** Sync only `collectionIds` (others stay here), or every collection (`null`). */
+  setCollections(collectionIds) { return this.#call('sync.setCollections', { collectionIds }); }
   devices() { return this.#call('sync.devices', {}); }
   revoke(deviceId) { return this.#call('sync.revoke', { deviceId }); }
   /** Stop syncing, revoke this device, forget the group. The collections stay here. */

@@ -257,6 +257,36 @@ export class Sync {
     return { groupId, deviceId: config.deviceId, shortCode: syncJoinConfirmation(phrase, groupId, invite) };
   }
 
+  /** Which collections this device syncs: `{only: [ids] | null, groupCollections: [ids]}`. */
+  async collections() {
+    await this.#config();
+    const raw = await (await this.#store()).get(STATE_KEY);
+    const state = raw ? JSON.parse(raw) : {};
+    return { only: state.only ?? null, groupCollections: state.directory?.names ?? [] };
+  }
+
+  /**
+   * Sync only the collections `ids` (the others stay on this device: not published, not
+   * pulled), or every collection of the group (`null`, the default).
+   */
+  async setCollections(ids) {
+    await this.#config();
+    if (ids != null && (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string' && /^[a-zA-Z0-9_.-]{1,255}$/.test(id)))) {
+      throw new LikenessError('InvalidParameterException', 'collections: an array of CollectionIds, or null for all');
+    }
+    const update = async () => {
+      const kv = await this.#store();
+      const raw = await kv.get(STATE_KEY);
+      const state = raw ? JSON.parse(raw) : {};
+      state.only = ids == null ? null : [...new Set(ids)].sort();
+      await kv.set(STATE_KEY, JSON.stringify(state));
+    };
+    // Under the sync lock: never between a round's read and write of the state.
+    await (this.#lockName ? navigator.locks.request(this.#lockName, update) : update());
+    this.localWrite();
+    return this.collections();
+  }
+
   /** The group's devices, this one marked. */
   async devices() {
     const config = await this.#config();

@@ -251,6 +251,21 @@ test('automatic sync carries a write to the other profile live; two tabs push a 
   // (A fold into a snapshot would drop records; without one, exactly one more is stored.)
   if (!reports.some((r) => r.wroteSnapshot)) assert.equal(after - before, 1, 'one record on the server');
 
+  // A collection kept off the group stays on this profile until it is synced again.
+  const setting = await pa.evaluate(async () => {
+    await lk.createCollection({ collectionId: 'private' });
+    const set = await lk.sync.setCollections(['staff']);
+    await lk.sync.now();
+    return set;
+  });
+  assert.deepEqual(setting.only, ['staff']);
+  const listB = () => pb.evaluate(async () => { await lk.sync.now(); return (await lk.listCollections()).collectionIds; });
+  assert.deepEqual(await listB(), ['staff']);
+  await pa.evaluate(async () => { await lk.sync.setCollections(null); await lk.sync.now(); });
+  assert.deepEqual(await listB(), ['private', 'staff']);
+  const refusedIds = await pa.evaluate(() => lk.sync.setCollections(['no spaces']).then(() => null, (e) => e.name));
+  assert.equal(refusedIds, 'InvalidParameterException');
+
   // A revoked profile stops with the server's code, and keeps its collections.
   const devices = await pa.evaluate(() => lk.sync.devices());
   const door = devices.find((d) => d.label === 'door');

@@ -44,6 +44,14 @@ pub enum SyncCommand {
     Status,
     /// The group's devices (this one marked).
     Devices,
+    /// Which collections this store syncs: `--only a b` (just those), `--all` (every
+    /// collection of the group, the default); with neither, show the setting.
+    Collections {
+        #[arg(long, num_args = 1.., conflicts_with = "all")]
+        only: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Revoke a device of the group: its token stops working at once. (The group key is not
     /// rotated: a revoked device that kept a copy of it can still read what it already has.)
     Revoke { device_id: String },
@@ -372,6 +380,23 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 return Err(sync_error(Http::refused(status, &body)));
             }
             Ok(serde_json::json!({ "Revoked": device_id }))
+        }
+        SyncCommand::Collections { only, all } => {
+            for id in &only {
+                likeness_collections::ids::check_collection_id(id)?;
+            }
+            let mut engine = open_engine(store)?;
+            let shown = with_lock(&mut engine, |_| {
+                let mut config = load(store)?;
+                if all {
+                    config.state.only = None;
+                } else if !only.is_empty() {
+                    config.state.only = Some(only.into_iter().collect());
+                }
+                save(store, &config)?;
+                Ok(config.state.only.clone())
+            })?;
+            Ok(serde_json::json!({ "Only": shown, "GroupCollections": load(store)?.state.directory.names }))
         }
         SyncCommand::Status => {
             let config = load(store)?;

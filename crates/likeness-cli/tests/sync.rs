@@ -239,3 +239,31 @@ fn sync_watch_follows_the_group_live_and_stops_when_revoked() {
     std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("Unauthorized"), "{err}");
 }
+
+#[test]
+fn a_store_syncs_only_the_collections_it_names() {
+    let Some(root) = faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server(tmp.path());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for id in ["staff", "private"] {
+        ok_json(likeness(&a, &["create-collection", "--collection-id", id]));
+    }
+    index(&a, &root, "obama", "obama.jpg");
+    ok_json(likeness(&a, &["sync", "create", "--server", &url]));
+    let set = ok_json(likeness(&a, &["sync", "collections", "--only", "staff"]));
+    assert_eq!(set["Only"], serde_json::json!(["staff"]));
+    assert!(!likeness(&a, &["sync", "collections", "--only", "not a valid id"]).status.success());
+    ok_json(likeness(&a, &["sync", "now"]));
+    let code = ok_json(likeness(&a, &["sync", "invite"]))["JoinCode"].as_str().unwrap().to_string();
+    ok_json(likeness(&b, &["sync", "join", &code]));
+    ok_json(likeness(&b, &["sync", "now"]));
+    let listed = |s: &Path| ok_json(likeness(s, &["list-collections"]))["CollectionIds"].clone();
+    assert_eq!(listed(&b), serde_json::json!(["staff"]), "the private collection stayed on A");
+    assert_eq!(face_ids(&b), face_ids(&a));
+    // Syncing everything again publishes it.
+    ok_json(likeness(&a, &["sync", "collections", "--all"]));
+    ok_json(likeness(&a, &["sync", "now"]));
+    ok_json(likeness(&b, &["sync", "now"]));
+    assert_eq!(listed(&b), serde_json::json!(["private", "staff"]));
+}

@@ -214,12 +214,24 @@ pub async fn sync_collection<S: Store, T: Transport>(
     Ok(report)
 }
 
-/// Sync state of a whole group on one device.
+/// Sync state of a whole group on one device. Missing fields read as their defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GroupSync {
     /// The group's directory of collection names (itself a sealed log).
     pub directory: DirectorySync,
     pub collections: std::collections::BTreeMap<String, CollectionSync>,
+    /// Which collections this device syncs; `None`: every collection of the group. Others
+    /// stay on the device only (not published, not pulled); their names are still learned.
+    #[serde(default)]
+    pub only: Option<std::collections::BTreeSet<String>>,
+}
+
+impl GroupSync {
+    /// Whether this device syncs the collection `name`.
+    pub fn syncs(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(name))
+    }
 }
 
 /// The directory log: which CollectionIds the group syncs. Its tag and key are derived
@@ -235,9 +247,9 @@ pub struct DirectorySync {
 /// The directory's reserved name (CollectionIds are `[a-zA-Z0-9_.-]+`).
 const DIRECTORY: &str = "\u{0}directory";
 
-/// Sync every collection of the group: learn the group's collection names, publish local
-/// ones it lacks, then sync each (local and remote). Stops at the first error, leaving what
-/// was done saved.
+/// Sync every collection of the group this device syncs ([`GroupSync::only`]): learn the
+/// group's collection names, publish local ones it lacks, then sync each (local and remote).
+/// Stops at the first error, leaving what was done saved.
 pub async fn sync_group<S: Store, T: Transport>(
     replica: &mut Collections<S>,
     transport: &T,
@@ -275,7 +287,7 @@ pub async fn sync_group<S: Store, T: Transport>(
         }
     }
     let local = replica.known_collections();
-    let new: Vec<&String> = local.iter().filter(|n| !state.directory.names.contains(*n)).collect();
+    let new: Vec<&String> = local.iter().filter(|n| !state.directory.names.contains(*n) && state.syncs(n)).collect();
     if !new.is_empty() {
         let mut records = Vec::new();
         for name in &new {
@@ -295,7 +307,7 @@ pub async fn sync_group<S: Store, T: Transport>(
         }
         save(state).await?;
     }
-    let names: Vec<String> = state.directory.names.iter().cloned().collect();
+    let names: Vec<String> = state.directory.names.iter().filter(|n| state.syncs(n)).cloned().collect();
     for name in names {
         let keys = CollectionKeys::derive(group, group_id, &name);
         let mut cs = state.collections.get(&name).cloned().unwrap_or_default();
