@@ -222,9 +222,11 @@ impl ReplayGuard {
         for e in bytes[4..].chunks_exact(16) {
             let d = u64::from_le_bytes(e[..8].try_into().map_err(|_| bad())?);
             let c = u64::from_le_bytes(e[8..].try_into().map_err(|_| bad())?);
-            if newest.insert(d, c).is_some() {
+            // One encoding per state (as `to_bytes` writes it): devices strictly ascending.
+            if newest.last_key_value().is_some_and(|(&last, _)| last >= d) {
                 return Err(bad());
             }
+            newest.insert(d, c);
         }
         Ok(ReplayGuard { newest })
     }

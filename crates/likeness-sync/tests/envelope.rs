@@ -115,6 +115,12 @@ fn replays_are_refused_and_the_guard_persists() {
     assert_eq!(restored, guard);
     assert!(restored.check(&again).is_err());
     assert!(ReplayGuard::from_bytes(&[1, 0, 0, 0, 1]).is_err());
+    // Entries out of order (found by fuzzing): one state has one encoding.
+    let entry = |d: u64, c: u64| [d.to_le_bytes(), c.to_le_bytes()].concat();
+    let unsorted = [vec![2, 0, 0, 0], entry(9, 1), entry(3, 1)].concat();
+    assert!(ReplayGuard::from_bytes(&unsorted).is_err());
+    let sorted = [vec![2, 0, 0, 0], entry(3, 1), entry(9, 1)].concat();
+    assert_eq!(ReplayGuard::from_bytes(&sorted).unwrap().to_bytes(), sorted);
 }
 
 #[test]
