@@ -175,8 +175,14 @@ impl Http {
         SyncError::Server { code, message }
     }
 
-    fn json_call(&self, method: &str, url: &str, body: serde_json::Value) -> Result<serde_json::Value, SyncError> {
-        let (status, _, out) = self.send(method, url, Some(body.to_string().into_bytes()), true)?;
+    /// A JSON call (no body when `body` is `None`, as for a GET); the JSON answer.
+    fn json_call(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, SyncError> {
+        let (status, _, out) = self.send(method, url, body.map(|b| b.to_string().into_bytes()), true)?;
         if !(200..300).contains(&status) {
             return Err(Self::refused(status, &out));
         }
@@ -269,7 +275,7 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 .json_call(
                     "POST",
                     &format!("{}/v1/groups", http.base),
-                    serde_json::json!({ "key_id": key.id_hex(), "label": label }),
+                    Some(serde_json::json!({ "key_id": key.id_hex(), "label": label })),
                 )
                 .map_err(sync_error)?;
             let config = SyncConfig {
@@ -295,7 +301,7 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 .json_call(
                     "POST",
                     &format!("{}/v1/groups/{}/invites", http.base, config.group_id),
-                    serde_json::json!({}),
+                    Some(serde_json::json!({})),
                 )
                 .map_err(sync_error)?;
             let key = GroupKey::from_recovery_phrase(&config.group_key).map_err(sync_error)?;
@@ -318,7 +324,7 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 .json_call(
                     "POST",
                     &format!("{}/v1/join", http.base),
-                    serde_json::json!({ "invite": invite, "label": label }),
+                    Some(serde_json::json!({ "invite": invite, "label": label })),
                 )
                 .map_err(sync_error)?;
             if v["group_id"].as_str() != Some(group_id.as_str()) || v["key_id"].as_str() != Some(key.id_hex().as_str())
@@ -349,12 +355,7 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
             let config = load(store)?;
             let http = Http::new(&config.server, &config.group_id, &config.token);
             let url = format!("{}/v1/groups/{}/devices", http.base, config.group_id);
-            let (status, _, body) = http.send("GET", &url, None, false).map_err(sync_error)?;
-            if status != 200 {
-                return Err(sync_error(Http::refused(status, &body)));
-            }
-            let mut v: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| sync_error(SyncError::Offline(format!("the server's answer is not JSON: {e}"))))?;
+            let mut v = http.json_call("GET", &url, None).map_err(sync_error)?;
             if let Some(list) = v["devices"].as_array_mut() {
                 for d in list {
                     let this = d["device_id"].as_str() == Some(config.device_id.as_str());
@@ -386,7 +387,7 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 likeness_collections::ids::check_collection_id(id)?;
             }
             let mut engine = open_engine(store)?;
-            let shown = with_lock(&mut engine, |_| {
+            let state = with_lock(&mut engine, |_| {
                 let mut config = load(store)?;
                 if all {
                     config.state.only = None;
@@ -394,9 +395,9 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                     config.state.only = Some(only.into_iter().collect());
                 }
                 save(store, &config)?;
-                Ok(config.state.only.clone())
+                Ok(config.state)
             })?;
-            Ok(serde_json::json!({ "Only": shown, "GroupCollections": load(store)?.state.directory.names }))
+            Ok(serde_json::json!({ "Only": state.only, "GroupCollections": state.directory.names }))
         }
         SyncCommand::Status => {
             let config = load(store)?;
