@@ -110,7 +110,7 @@ export function defaultUrls() {
 }
 
 /** The sync operations (`likeness.sync.*`), run by `Host.call` as `sync.<name>`. */
-export const SYNC_OPERATIONS = ['create', 'invite', 'join', 'now', 'start', 'stop', 'status', 'collections', 'setCollections', 'devices', 'revoke', 'leave'];
+export const SYNC_OPERATIONS = ['create', 'invite', 'join', 'now', 'start', 'stop', 'status', 'collections', 'setCollections', 'devices', 'revoke', 'leave', 'protect', 'unprotect', 'unlock', 'lock'];
 
 export class Host {
   constructor(engine, database, onSyncStatus = () => {}) {
@@ -242,6 +242,15 @@ export class Host {
       switch (name) {
         case 'create':
           return await s.create(request);
+        case 'protect':
+          return await s.protect(request.passphrase);
+        case 'unprotect':
+          return await s.unprotect(request.passphrase);
+        case 'unlock':
+          return await s.unlock(request.passphrase);
+        case 'lock':
+          s.lock();
+          return await s.keyStatus();
         case 'invite':
           return await s.invite();
         case 'join':
@@ -255,7 +264,7 @@ export class Host {
           s.stop();
           return s.status;
         case 'status':
-          return { ...s.status, running: s.running };
+          return { ...s.status, running: s.running, ...(await s.keyStatus()) };
         case 'collections':
           return await s.collections();
         case 'setCollections':

@@ -336,6 +336,9 @@ export class LikenessError extends Error {
     | 'ReplayedRecordException'
     | 'InvalidRecordException'
     | 'InvalidRecoveryPhraseException'
+    | 'SyncLockedException'
+    | 'WrongPassphraseException'
+    | 'InvalidWrappedKeyException'
     | string;
   /** For `SyncServerException`: the sync server's stable code (`Unauthorized`, `QuotaExceeded`, `RateLimited`, ...). */
   code?: string;
@@ -364,6 +367,15 @@ export interface SyncStatus {
   at?: number;
   /** From `status()`: whether automatic sync is on. */
   running?: boolean;
+  /** From `status()`: whether the key is kept wrapped under a passphrase, and whether this page has yet to unlock it. */
+  protected?: boolean;
+  locked?: boolean;
+}
+
+/** Whether the group key is kept wrapped under a passphrase, and whether this page has yet to unlock it. */
+export interface SyncKeyStatus {
+  protected: boolean;
+  locked: boolean;
 }
 
 export interface SyncDevice {
@@ -380,11 +392,24 @@ export interface SyncDevice {
  */
 export interface LikenessSync {
   /** Create a group on `server`. Show `recoveryPhrase` once: it is the key, and never sent anywhere. */
-  create(options: { server: string; label?: string }): Promise<{ groupId: string; deviceId: string; recoveryPhrase: string }>;
+  /** With `passphrase`, only the key wrapped under it (Argon2id) is stored: see {@link LikenessSync.protect}. */
+  create(options: { server: string; label?: string; passphrase?: string }): Promise<{ groupId: string; deviceId: string; recoveryPhrase: string }>;
   /** A single-use, expiring join code for another device. It holds the group key: share it privately. */
   /** `shortCode` (six digits) is what the joining device shows too: have the person compare them. */
   invite(): Promise<{ joinCode: string; shortCode: string; expiresAt: number }>;
-  join(joinCode: string, options?: { label?: string }): Promise<{ groupId: string; deviceId: string; shortCode: string }>;
+  join(joinCode: string, options?: { label?: string; passphrase?: string }): Promise<{ groupId: string; deviceId: string; shortCode: string }>;
+  /**
+   * Keep the group key at rest only wrapped under `passphrase` (Argon2id, 19 MiB, 2 passes);
+   * each page that syncs must then `unlock` it, and until then sync fails with
+   * `SyncLockedException`. On a protected key unlocked here, changes the passphrase.
+   */
+  protect(passphrase: string): Promise<SyncKeyStatus>;
+  /** Store the key as its recovery phrase again. Rejects with `WrongPassphraseException`. */
+  unprotect(passphrase: string): Promise<SyncKeyStatus>;
+  /** Unwrap the key into this page's memory; automatic sync resumes. Rejects with `WrongPassphraseException`. */
+  unlock(passphrase: string): Promise<SyncKeyStatus>;
+  /** Forget the unwrapped key in this page. */
+  lock(): Promise<SyncKeyStatus>;
   /** One round now: pull and merge, push what the server lacks. Offline: rejects with `SyncOfflineException`, losing nothing. */
   now(): Promise<SyncReport>;
   /** Sync after every local write, when another device pushes, on reconnect, and every `intervalMs` (default 60 s). */

@@ -113,17 +113,25 @@ class LikenessSync {
   }
 
   /** Create a group on `server`: `{groupId, deviceId, recoveryPhrase}` (show the phrase once). */
-  create({ server, label = '' } = {}) { return this.#call('sync.create', { server, label }); }
+  create({ server, label = '', passphrase } = {}) { return this.#call('sync.create', { server, label, passphrase }); }
   /** A single-use join code for another device: `{joinCode, shortCode, expiresAt}`. It holds the key. */
   invite() { return this.#call('sync.invite', {}); }
   /** Join with a code from `invite()` on another device (or `likeness sync invite`). */
-  join(joinCode, { label = '' } = {}) { return this.#call('sync.join', { joinCode, label }); }
+  join(joinCode, { label = '', passphrase } = {}) { return this.#call('sync.join', { joinCode, label, passphrase }); }
+  /** Keep the key only wrapped under `passphrase` (or change it): `{protected, locked}`. */
+  protect(passphrase) { return this.#call('sync.protect', { passphrase }); }
+  /** Keep the key as its recovery phrase again. */
+  unprotect(passphrase) { return this.#call('sync.unprotect', { passphrase }); }
+  /** Unwrap a protected key for this page (each page unlocks its own). */
+  unlock(passphrase) { return this.#call('sync.unlock', { passphrase }); }
+  /** Forget the unwrapped key here. */
+  lock() { return this.#call('sync.lock', {}); }
   /** One sync round now: the report (`pulledRecords`, `pushedRecords`, `bytesDown`, ...). */
   now() { return this.#call('sync.now', {}); }
   /** Sync automatically (after local writes, live, on reconnect, every `intervalMs`). */
   start({ intervalMs = 60_000 } = {}) { return this.#call('sync.start', { intervalMs }); }
   stop() { return this.#call('sync.stop', {}); }
-  /** `{state: 'idle'|'syncing'|'offline'|'error', code?, message?, report?, running}`. */
+  /** `{state: 'idle'|'syncing'|'offline'|'error', code?, message?, report?, running, protected, locked}`. */
   status() { return this.#call('sync.status', {}); }
   /** `{only: CollectionIds | null, groupCollections}`: which collections this device syncs. */
   collections() { return this.#call('sync.collections', {}); }

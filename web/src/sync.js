@@ -6,8 +6,11 @@
 // and reads the state from IndexedDB inside it, so two tabs never push the same records.
 // The state is written (and committed) before every push, and local changes live in the
 // collections themselves until the server has them: nothing here ever discards them.
+//
+// The group key is kept as its recovery phrase, or (after `protect`) only wrapped under a
+// passphrase (Argon2id); then each page that syncs unlocks it into its own memory.
 
-import { syncNewGroupKey, syncKeyId, syncJoinConfirmation } from './wasm/likeness_wasm.js';
+import { syncNewGroupKey, syncKeyId, syncJoinConfirmation, syncWrapKey, syncUnwrapKey } from './wasm/likeness_wasm.js';
 import { LikenessError } from './errors.js';
 
 const STATE_KEY = 'state';
@@ -177,6 +180,8 @@ export class Sync {
   #running = null;
   #again = false;
   #backoffMs = 1000;
+  /** The recovery phrase unwrapped by `unlock` (memory only). */
+  #unlocked = null;
   #onOnline = () => this.#schedule(0);
 
   constructor(engine, database, withCollections, emit) {
@@ -201,6 +206,29 @@ export class Sync {
     return config;
   }
 
+  /** The group key's recovery phrase: stored in the clear, or unlocked. */
+  #phrase(config) {
+    if (config.recoveryPhrase) return config.recoveryPhrase;
+    if (this.#unlocked) return this.#unlocked;
+    throw new LikenessError('SyncLockedException', 'the group key is protected by a passphrase: unlock it first');
+  }
+
+  /** The config to store: the phrase wrapped under `passphrase` when one is given. */
+  static #keep(config, phrase, passphrase) {
+    const rest = { ...config };
+    delete rest.recoveryPhrase;
+    delete rest.wrappedKey;
+    if (passphrase == null) return { ...rest, recoveryPhrase: phrase };
+    Sync.#checkPassphrase(passphrase);
+    return { ...rest, wrappedKey: syncWrapKey(phrase, passphrase) };
+  }
+
+  static #checkPassphrase(passphrase) {
+    if (passphrase != null && (typeof passphrase !== 'string' || passphrase.length === 0)) {
+      throw new LikenessError('InvalidParameterException', 'passphrase: a non-empty string');
+    }
+  }
+
   #server(config) {
     return new Server(config.server, config.groupId, config.token);
   }
@@ -217,14 +245,16 @@ export class Sync {
   }
 
   /** Create a sync group on `server`; the recovery phrase is returned once, never stored elsewhere. */
-  async create({ server, label = '' } = {}) {
+  async create({ server, label = '', passphrase } = {}) {
     if (!server) throw new LikenessError('InvalidParameterException', 'server is required');
     await this.#assertNotJoined();
     const key = syncNewGroupKey();
+    Sync.#checkPassphrase(passphrase); // before the server is asked
     const s = new Server(server);
     const v = await s.json('POST', '/v1/groups', { key_id: key.keyId, label });
-    const config = { server: s.base, groupId: v.group_id, deviceId: v.device_id, token: v.token, recoveryPhrase: key.recoveryPhrase };
+    const config = Sync.#keep({ server: s.base, groupId: v.group_id, deviceId: v.device_id, token: v.token }, key.recoveryPhrase, passphrase);
     await (await this.#store()).set(CONFIG_KEY, config);
+    this.#unlocked = passphrase == null ? null : key.recoveryPhrase;
     return { groupId: config.groupId, deviceId: config.deviceId, recoveryPhrase: key.recoveryPhrase };
   }
 
@@ -234,27 +264,73 @@ export class Sync {
    */
   async invite() {
     const config = await this.#config();
+    this.#phrase(config); // locked: refuse before spending an invite
     const v = await this.#server(config).json('POST', `/v1/groups/${config.groupId}/invites`, {});
     return {
-      joinCode: joinCode(config.server, config.groupId, v.invite, config.recoveryPhrase),
-      shortCode: syncJoinConfirmation(config.recoveryPhrase, config.groupId, v.invite),
+      joinCode: joinCode(config.server, config.groupId, v.invite, this.#phrase(config)),
+      shortCode: syncJoinConfirmation(this.#phrase(config), config.groupId, v.invite),
       expiresAt: v.expires_at,
     };
   }
 
   /** Join the group of a join code from `invite()` (or `likeness sync invite`). */
-  async join(code, { label = '' } = {}) {
+  async join(code, { label = '', passphrase } = {}) {
     await this.#assertNotJoined();
     const { server, groupId, invite, phrase } = parseJoinCode(code);
     const keyId = syncKeyId(phrase);
+    Sync.#checkPassphrase(passphrase);
     const s = new Server(server);
     const v = await s.json('POST', '/v1/join', { invite, label });
     if (v.group_id !== groupId || v.key_id !== keyId) {
       throw new LikenessError('WrongKeyException', 'the join code does not match the group it opened');
     }
-    const config = { server: s.base, groupId, deviceId: v.device_id, token: v.token, recoveryPhrase: phrase };
+    const config = Sync.#keep({ server: s.base, groupId, deviceId: v.device_id, token: v.token }, phrase, passphrase);
     await (await this.#store()).set(CONFIG_KEY, config);
+    this.#unlocked = passphrase == null ? null : phrase;
     return { groupId, deviceId: config.deviceId, shortCode: syncJoinConfirmation(phrase, groupId, invite) };
+  }
+
+  /**
+   * Keep the group key only wrapped under `passphrase` (Argon2id): the recovery phrase is
+   * removed from storage, and each page that syncs must `unlock` first. On a key already
+   * protected (and unlocked here) this changes the passphrase.
+   */
+  async protect(passphrase) {
+    const config = await this.#config();
+    const phrase = this.#phrase(config);
+    await (await this.#store()).set(CONFIG_KEY, Sync.#keep(config, phrase, passphrase));
+    this.#unlocked = phrase;
+    return this.keyStatus();
+  }
+
+  /** Store the key as its recovery phrase again (`WrongPassphraseException` on a wrong one). */
+  async unprotect(passphrase) {
+    const config = await this.#config();
+    if (!config.wrappedKey) return this.keyStatus();
+    const phrase = syncUnwrapKey(config.wrappedKey, String(passphrase ?? ''));
+    await (await this.#store()).set(CONFIG_KEY, Sync.#keep(config, phrase));
+    this.#unlocked = null;
+    return this.keyStatus();
+  }
+
+  /** Unwrap a protected key into this page's memory; automatic sync resumes. */
+  async unlock(passphrase) {
+    const config = await this.#config();
+    if (config.wrappedKey) this.#unlocked = syncUnwrapKey(config.wrappedKey, String(passphrase ?? ''));
+    this.#schedule(0);
+    return this.keyStatus();
+  }
+
+  /** Forget the unwrapped key (a protected group stops syncing here until `unlock`). */
+  lock() {
+    this.#unlocked = null;
+  }
+
+  /** `{protected, locked}`: whether the key is kept wrapped, and whether it is unusable here now. */
+  async keyStatus() {
+    const config = await (await this.#store()).get(CONFIG_KEY);
+    const isProtected = Boolean(config?.wrappedKey);
+    return { protected: isProtected, locked: isProtected && !this.#unlocked };
   }
 
   /** Which collections this device syncs: `{only: [ids] | null, groupCollections: [ids]}`. */
@@ -320,12 +396,20 @@ export class Sync {
     const kv = await this.#store();
     await kv.set(STATE_KEY, undefined);
     await kv.set(CONFIG_KEY, undefined);
+    this.#unlocked = null;
     this.#setStatus({ state: 'idle' });
   }
 
   /** Sync now: one full round under the tabs' sync lock. Resolves with the report. */
   async now() {
     const config = await this.#config();
+    let phrase;
+    try {
+      phrase = this.#phrase(config);
+    } catch (e) {
+      this.#setStatus({ state: 'error', code: e.name, message: e.message });
+      throw e;
+    }
     this.#setStatus({ state: 'syncing' });
     const round = async () => {
       const kv = await this.#store();
@@ -333,7 +417,7 @@ export class Sync {
       const state = (await kv.get(STATE_KEY)) ?? '';
       const host = this.#server(config);
       host.saveState = (json) => kv.set(STATE_KEY, json);
-      return this.#withCollections(() => this.#engine.syncGroup(config.groupId, config.recoveryPhrase, state, host));
+      return this.#withCollections(() => this.#engine.syncGroup(config.groupId, phrase, state, host));
     };
     try {
       const r = this.#lockName ? await navigator.locks.request(this.#lockName, round) : await round();
@@ -415,6 +499,10 @@ export class Sync {
         this.stop();
         return;
       }
+      if (e.name === 'SyncLockedException') {
+        next = null; // until `unlock` (which schedules a round)
+        return;
+      }
       next = this.#backoffMs;
       this.#backoffMs = Math.min(this.#backoffMs * 2, 60_000);
     });
@@ -424,7 +512,7 @@ export class Sync {
       this.#again = false;
       next = 0;
     }
-    this.#schedule(next);
+    if (next != null) this.#schedule(next);
   }
 
   /** The live channel: server-sent events read through fetch (so the token is a header). */

@@ -275,3 +275,75 @@ test('automatic sync carries a write to the other profile live; two tabs push a 
   assert.ok((await pb.evaluate(() => lk.listFaces({ collectionId: 'staff' }))).faces.length > 0);
   for (const p of [pa, pb, second]) await p.close();
 });
+
+test('a passphrase-protected key: only the wrapped key is stored, each page unlocks, a wrong passphrase is refused', { skip, timeout: 300_000 }, async () => {
+  const owner = await openPage(browsers[0], 'sync-p');
+  const created = await owner.evaluate((server) => lk.sync.create({ server, label: 'vault', passphrase: 'correct horse' }), syncUrl);
+  const stored = () =>
+    owner.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const req = indexedDB.open('sync-p:sync');
+          req.onsuccess = () => {
+            const get = req.result.transaction('kv').objectStore('kv').get('config');
+            get.onsuccess = () => {
+              const c = get.result;
+              req.result.close();
+              resolve({ keys: Object.keys(c).sort(), text: JSON.stringify(c, (k, v) => (v instanceof Uint8Array ? [...v] : v)) });
+            };
+          };
+          req.onerror = () => reject(req.error);
+        }),
+    );
+  const phrase = created.recoveryPhrase;
+  let config = await stored();
+  assert.ok(config.keys.includes('wrappedKey') && !config.keys.includes('recoveryPhrase'), config.keys.join());
+  assert.ok(![phrase, phrase.replace(/-/g, '')].some((p) => config.text.toLowerCase().includes(p.toLowerCase())), 'the recovery phrase is not stored');
+
+  // The creating page holds the key unlocked; a new page (a reload, another tab) is locked.
+  await owner.evaluate(async () => {
+    await lk.createCollection({ collectionId: 'vault' });
+    await lk.createUser({ collectionId: 'vault', userId: 'ada' });
+    await lk.sync.now();
+  });
+  const tab = await openPage(browsers[0], 'sync-p');
+  assert.deepEqual(await tab.evaluate(() => lk.sync.status().then((s) => [s.protected, s.locked])), [true, true]);
+  /** The error name `lk.sync[op](arg)` rejects with in `tab`, or null. */
+  const name = (op, arg) => tab.evaluate(({ op, arg }) => lk.sync[op](arg).then(() => null, (e) => e.name), { op, arg });
+  assert.equal(await name('now'), 'SyncLockedException');
+  assert.equal(await name('invite'), 'SyncLockedException');
+  assert.equal(await name('unlock', 'Correct horse'), 'WrongPassphraseException');
+  assert.equal(await tab.evaluate(() => statuses.at(-1).code), 'SyncLockedException');
+  const unlocked = await tab.evaluate(async () => {
+    const t = performance.now();
+    return { status: await lk.sync.unlock('correct horse'), ms: performance.now() - t };
+  });
+  assert.deepEqual(unlocked.status, { protected: true, locked: false });
+  console.log(`unlocking the key (Argon2id, 19 MiB, 2 passes, in wasm) took ${unlocked.ms.toFixed(0)} ms`);
+  const invite = await tab.evaluate(() => lk.sync.invite());
+
+  // Another profile joins with its own passphrase and gets the collection.
+  const other = await openPage(browsers[1], 'sync-q');
+  const joined = await other.evaluate(({ code }) => lk.sync.join(code, { passphrase: 'battery staple' }), { code: invite.joinCode });
+  assert.equal(joined.shortCode, invite.shortCode);
+  const users = await other.evaluate(async () => {
+    await lk.sync.now();
+    return (await lk.listUsers({ collectionId: 'vault' })).users.map((u) => u.userId);
+  });
+  assert.deepEqual(users, ['ada']);
+
+  // Change the passphrase, then drop it: the phrase is stored again and no page is locked.
+  await tab.evaluate(() => lk.sync.protect('new words'));
+  await tab.evaluate(() => lk.sync.lock());
+  assert.equal(await name('unlock', 'correct horse'), 'WrongPassphraseException');
+  assert.deepEqual(await tab.evaluate(() => lk.sync.unprotect('new words')), { protected: false, locked: false });
+  config = await stored();
+  assert.ok(config.keys.includes('recoveryPhrase') && !config.keys.includes('wrappedKey'), config.keys.join());
+  assert.equal(await name('protect', ''), 'InvalidParameterException');
+
+  // Leaving forgets the group (and the key) here; the collections stay.
+  await other.evaluate(() => lk.sync.leave());
+  assert.equal(await other.evaluate(() => lk.sync.now().then(() => null, (e) => e.name)), 'ResourceNotFoundException');
+  assert.deepEqual(await other.evaluate(async () => (await lk.listUsers({ collectionId: 'vault' })).users.length), 1);
+  for (const p of [owner, tab, other]) await p.close();
+});

@@ -39,6 +39,9 @@ export async function usage(file: File, video: HTMLVideoElement): Promise<string
   await likeness.listFaces({});
   const { recoveryPhrase } = await likeness.sync.create({ server: 'https://sync.example', label: 'kiosk' });
   const { joinCode } = await likeness.sync.invite();
+  const key: { protected: boolean; locked: boolean } = await likeness.sync.protect('passphrase');
+  if (key.locked) await likeness.sync.unlock('passphrase');
+  await likeness.sync.join(joinCode, { label: 'door', passphrase: 'other' });
   const report = await likeness.sync.now();
   const off = likeness.sync.onStatus((s) => {
     if (s.state === 'error' && s.code === 'Unauthorized') console.debug('revoked');

@@ -1,6 +1,8 @@
 //! `likeness sync ...`: this store's collections synced through a Likeness server, end-to-end
 //! encrypted. The sync state (server, group, device token, group key, cursors) lives in
-//! `sync.json` in the store directory, readable by its owner only.
+//! `sync.json` in the store directory, readable by its owner only. The group key is kept
+//! there as its recovery phrase, or (`sync protect`) only wrapped under a passphrase, read
+//! from `LIKENESS_SYNC_PASSPHRASE` or asked at the terminal whenever the key is needed.
 
 use crate::collections_cmd::{open_engine, with_lock, Engine};
 use crate::Failure;
@@ -8,7 +10,7 @@ use clap::Subcommand;
 use likeness_collections::CollectionError;
 use likeness_sync::client::{sync_group, GroupSync, Pulled, Transport};
 use likeness_sync::protocol::decode_pull;
-use likeness_sync::{GroupKey, SyncError};
+use likeness_sync::{passphrase, GroupKey, SyncError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,9 @@ pub enum SyncCommand {
         server: String,
         #[arg(long, default_value = "")]
         label: String,
+        /// Keep the key only wrapped under a passphrase (see `sync protect`).
+        #[arg(long)]
+        protect: bool,
     },
     /// A single-use join code for another device (contains the group key; share it privately),
     /// and the short code the joining device will show too.
@@ -29,6 +34,9 @@ pub enum SyncCommand {
         code: String,
         #[arg(long, default_value = "")]
         label: String,
+        /// Keep the key only wrapped under a passphrase (see `sync protect`).
+        #[arg(long)]
+        protect: bool,
     },
     /// Pull, merge and push every collection of the group now.
     Now,
@@ -55,7 +63,22 @@ pub enum SyncCommand {
     /// Revoke a device of the group: its token stops working at once. (The group key is not
     /// rotated: a revoked device that kept a copy of it can still read what it already has.)
     Revoke { device_id: String },
+    /// Keep the group key in `sync.json` only wrapped under a passphrase (Argon2id, 19 MiB, 2
+    /// passes): every command that needs the key then reads it from `LIKENESS_SYNC_PASSPHRASE`
+    /// or asks at the terminal. The passphrase comes from `LIKENESS_SYNC_PASSPHRASE` (the
+    /// new one from `LIKENESS_SYNC_NEW_PASSPHRASE` when changing it) or is asked twice.
+    Protect,
+    /// Keep the group key as its recovery phrase again.
+    Unprotect,
+    /// Leave the group: revoke this device on the server (when reachable) and forget the
+    /// group here. The collections stay in the store.
+    Leave,
 }
+
+/// Where commands read the passphrase of a protected key.
+pub const PASSPHRASE_ENV: &str = "LIKENESS_SYNC_PASSPHRASE";
+/// Where `sync protect` reads the new passphrase when changing it.
+pub const NEW_PASSPHRASE_ENV: &str = "LIKENESS_SYNC_NEW_PASSPHRASE";
 
 /// What `sync.json` holds.
 #[derive(Clone, Serialize, Deserialize)]
@@ -64,10 +87,93 @@ struct SyncConfig {
     group_id: String,
     device_id: String,
     token: String,
-    /// The group key as its recovery phrase.
-    group_key: String,
+    /// The group key as its recovery phrase (absent when protected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group_key: Option<String>,
+    /// The group key wrapped under a passphrase, in hex (`likeness_sync::passphrase`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped_key: Option<String>,
     #[serde(default)]
     state: GroupSync,
+}
+
+impl SyncConfig {
+    /// The group key: read from its phrase, or unwrapped with the passphrase.
+    fn key(&self) -> Result<GroupKey, Failure> {
+        match (&self.group_key, &self.wrapped_key) {
+            (Some(phrase), _) => Ok(GroupKey::from_recovery_phrase(phrase)?),
+            (None, Some(hex)) => {
+                let wrapped = from_hex(hex)
+                    .ok_or_else(|| SyncError::InvalidWrappedKey("sync.json's wrapped_key is not hex".into()))?;
+                Ok(passphrase::unwrap(&wrapped, &read_passphrase(PASSPHRASE_ENV, "Passphrase: ", false)?)?)
+            }
+            (None, None) => Err(SyncError::InvalidWrappedKey("sync.json holds no group key".into()).into()),
+        }
+    }
+
+    /// Keep `key` as its phrase, or wrapped under `passphrase`.
+    fn keep(&mut self, key: &GroupKey, passphrase: Option<&str>) -> Result<(), Failure> {
+        match passphrase {
+            None => (self.group_key, self.wrapped_key) = (Some(key.recovery_phrase()), None),
+            Some(p) => (self.group_key, self.wrapped_key) = (None, Some(to_hex(&passphrase::wrap(key, p)?))),
+        }
+        Ok(())
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+}
+
+/// A passphrase from the environment variable `env`, or typed at the terminal (twice when
+/// `confirm`). Without either, the key stays locked.
+fn read_passphrase(env: &str, prompt: &str, confirm: bool) -> Result<String, Failure> {
+    use std::io::IsTerminal;
+    let typed = match std::env::var(env) {
+        Ok(p) => p,
+        Err(_) if std::io::stdin().is_terminal() => {
+            let ask = |prompt: &str| rpassword::prompt_password(prompt).map_err(|e| SyncError::Locked(e.to_string()));
+            let p = ask(prompt)?;
+            if confirm && ask("Again: ")? != p {
+                return Err(CollectionError::InvalidParameter("the two passphrases differ".into()).into());
+            }
+            p
+        }
+        Err(_) => return Err(SyncError::Locked(format!("set {env} or run at a terminal")).into()),
+    };
+    if typed.is_empty() {
+        return Err(CollectionError::InvalidParameter("the passphrase is empty".into()).into());
+    }
+    Ok(typed)
+}
+
+/// `--protect`: the new passphrase, asked before anything is sent.
+fn new_passphrase(protect: bool) -> Result<Option<String>, Failure> {
+    protect.then(|| read_passphrase(PASSPHRASE_ENV, "New passphrase: ", true)).transpose()
+}
+
+/// Load `sync.json`, change it and save it under the store lock, so a `sync watch` beside
+/// this command never writes an older copy over the change.
+fn update_config<T>(store: &Path, change: impl FnOnce(&mut SyncConfig) -> Result<T, Failure>) -> Result<T, Failure> {
+    let mut engine = open_engine(store)?;
+    let mut outcome = None;
+    with_lock(&mut engine, |_| {
+        let mut config = load(store)?;
+        let r = change(&mut config);
+        if r.is_ok() {
+            save(store, &config)?;
+        }
+        outcome = Some(r);
+        Ok(())
+    })?;
+    outcome.unwrap_or_else(|| Err(internal("the store lock ran nothing").into()))
 }
 
 fn config_path(store: &Path) -> PathBuf {
@@ -263,12 +369,13 @@ fn parse_join_code(code: &str) -> Result<(String, String, String, GroupKey), Fai
 
 pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Failure> {
     match command {
-        SyncCommand::Create { server, label } => {
+        SyncCommand::Create { server, label, protect } => {
             if config_path(store).exists() {
                 return Err(
                     CollectionError::ResourceAlreadyExists("this store is already in a sync group".into()).into()
                 );
             }
+            let passphrase = new_passphrase(protect)?;
             let key = GroupKey::generate().map_err(sync_error)?;
             let http = Http::new(&server, "", "");
             let v = http
@@ -278,24 +385,29 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                     Some(serde_json::json!({ "key_id": key.id_hex(), "label": label })),
                 )
                 .map_err(sync_error)?;
-            let config = SyncConfig {
+            let mut config = SyncConfig {
                 server: http.base.clone(),
                 group_id: v["group_id"].as_str().unwrap_or_default().into(),
                 device_id: v["device_id"].as_str().unwrap_or_default().into(),
                 token: v["token"].as_str().unwrap_or_default().into(),
-                group_key: key.recovery_phrase(),
+                group_key: None,
+                wrapped_key: None,
                 state: GroupSync::default(),
             };
+            config.keep(&key, passphrase.as_deref())?;
             save(store, &config)?;
             Ok(serde_json::json!({
                 "GroupId": config.group_id,
                 "Server": config.server,
-                "RecoveryPhrase": config.group_key,
+                "Protected": config.wrapped_key.is_some(),
+                "RecoveryPhrase": key.recovery_phrase(),
                 "Note": "Write the recovery phrase down: it is the only way back in if every device is lost. The server never sees it.",
             }))
         }
         SyncCommand::Invite => {
             let config = load(store)?;
+            // Unlocked first: a wrong passphrase spends no invite.
+            let key = config.key()?;
             let http = Http::new(&config.server, &config.group_id, &config.token);
             let v = http
                 .json_call(
@@ -304,7 +416,6 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                     Some(serde_json::json!({})),
                 )
                 .map_err(sync_error)?;
-            let key = GroupKey::from_recovery_phrase(&config.group_key).map_err(sync_error)?;
             let invite = v["invite"].as_str().unwrap_or_default();
             Ok(serde_json::json!({
                 "JoinCode": join_code(&config.server, &config.group_id, invite, &key),
@@ -312,13 +423,14 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 "ExpiresAt": v["expires_at"],
             }))
         }
-        SyncCommand::Join { code, label } => {
+        SyncCommand::Join { code, label, protect } => {
             if config_path(store).exists() {
                 return Err(
                     CollectionError::ResourceAlreadyExists("this store is already in a sync group".into()).into()
                 );
             }
             let (server, group_id, invite, key) = parse_join_code(&code)?;
+            let passphrase = new_passphrase(protect)?;
             let http = Http::new(&server, "", "");
             let v = http
                 .json_call(
@@ -334,14 +446,16 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                     found: key.id_hex(),
                 }));
             }
-            let config = SyncConfig {
+            let mut config = SyncConfig {
                 server: http.base.clone(),
                 group_id,
                 device_id: v["device_id"].as_str().unwrap_or_default().into(),
                 token: v["token"].as_str().unwrap_or_default().into(),
-                group_key: key.recovery_phrase(),
+                group_key: None,
+                wrapped_key: None,
                 state: GroupSync::default(),
             };
+            config.keep(&key, passphrase.as_deref())?;
             save(store, &config)?;
             Ok(serde_json::json!({
                 "GroupId": config.group_id,
@@ -411,23 +525,58 @@ pub fn run(store: &Path, command: SyncCommand) -> Result<serde_json::Value, Fail
                 "GroupId": config.group_id,
                 "Server": config.server,
                 "DeviceId": config.device_id,
+                "Protected": config.wrapped_key.is_some(),
                 "Collections": cursors,
             }))
         }
+        SyncCommand::Protect => update_config(store, |config| {
+            let key = config.key()?;
+            let env = if config.wrapped_key.is_some() { NEW_PASSPHRASE_ENV } else { PASSPHRASE_ENV };
+            let passphrase = read_passphrase(env, "New passphrase: ", true)?;
+            config.keep(&key, Some(&passphrase))?;
+            Ok(serde_json::json!({ "Protected": true }))
+        }),
+        SyncCommand::Unprotect => update_config(store, |config| {
+            let key = config.key()?;
+            config.keep(&key, None)?;
+            Ok(serde_json::json!({ "Protected": false }))
+        }),
+        SyncCommand::Leave => leave(store),
     }
+}
+
+/// `sync leave`: see [`SyncCommand::Leave`].
+fn leave(store: &Path) -> Result<serde_json::Value, Failure> {
+    let config = load(store)?;
+    let http = Http::new(&config.server, &config.group_id, &config.token);
+    let url = format!("{}/v1/groups/{}/devices/{}", http.base, config.group_id, config.device_id);
+    // Unreachable, or already revoked: the group is forgotten here all the same.
+    let revoked = match http.send("DELETE", &url, None, false) {
+        Ok((status, _, _)) if (200..300).contains(&status) => true,
+        Ok((401, _, _)) | Err(SyncError::Offline(_)) => false,
+        Ok((status, _, body)) => return Err(sync_error(Http::refused(status, &body))),
+        Err(e) => return Err(sync_error(e)),
+    };
+    let mut engine = open_engine(store)?;
+    with_lock(&mut engine, |_| match std::fs::remove_file(config_path(store)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(internal(e)),
+    })?;
+    Ok(serde_json::json!({ "Left": config.group_id, "DeviceRevoked": revoked }))
 }
 
 /// One sync of every collection of the group, under the store lock (so `sync.json`'s state
 /// and the collections move together even with a `sync watch` running beside it). The outer
 /// error is the store's; the inner one the sync's.
-fn run_sync(store: &Path, engine: &mut Engine) -> Result<Result<serde_json::Value, SyncError>, CollectionError> {
+fn run_sync(
+    store: &Path,
+    engine: &mut Engine,
+    key: &GroupKey,
+) -> Result<Result<serde_json::Value, SyncError>, CollectionError> {
     let mut names = Default::default();
     let result = with_lock(engine, |c| {
         let mut config = load(store)?;
-        let key = match GroupKey::from_recovery_phrase(&config.group_key) {
-            Ok(k) => k,
-            Err(e) => return Ok(Err(e)),
-        };
         let http = Http::new(&config.server, &config.group_id, &config.token);
         let mut state = config.state.clone();
         let save_state = async |s: &GroupSync| {
@@ -435,7 +584,7 @@ fn run_sync(store: &Path, engine: &mut Engine) -> Result<Result<serde_json::Valu
             save(store, &snapshot).map_err(|e| SyncError::Offline(e.message().to_string()))
         };
         let result =
-            likeness_collections::block_on(sync_group(c, &http, &key, &config.group_id, &mut state, save_state));
+            likeness_collections::block_on(sync_group(c, &http, key, &config.group_id, &mut state, save_state));
         config.state = state;
         save(store, &config)?;
         names = config.state.directory.names.clone();
@@ -455,7 +604,8 @@ fn run_sync(store: &Path, engine: &mut Engine) -> Result<Result<serde_json::Valu
 }
 
 fn sync_now(store: &Path) -> Result<serde_json::Value, Failure> {
-    run_sync(store, &mut open_engine(store)?)?.map_err(sync_error)
+    let key = load(store)?.key()?;
+    run_sync(store, &mut open_engine(store)?, &key)?.map_err(sync_error)
 }
 
 /// What wakes `sync watch`.
@@ -516,6 +666,8 @@ fn watch(store: &Path, interval: std::time::Duration) -> Result<serde_json::Valu
     use std::sync::mpsc::RecvTimeoutError;
     use std::time::{Duration, Instant};
     let config = load(store)?;
+    // Unlocked once, kept in memory while watching.
+    let key = config.key()?;
     // Opened once; each sync refreshes it from the store under the lock.
     let mut engine = open_engine(store)?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -542,7 +694,7 @@ fn watch(store: &Path, interval: std::time::Duration) -> Result<serde_json::Valu
             due = false;
             print_line(serde_json::json!({ "Status": "syncing" }));
             let started = Instant::now();
-            match run_sync(store, &mut engine)? {
+            match run_sync(store, &mut engine, &key)? {
                 Ok(mut report) => {
                     report["Status"] = "idle".into();
                     report["Millis"] = (started.elapsed().as_millis() as u64).into();

@@ -267,3 +267,76 @@ fn a_store_syncs_only_the_collections_it_names() {
     ok_json(likeness(&b, &["sync", "now"]));
     assert_eq!(listed(&b), serde_json::json!(["private", "staff"]));
 }
+
+/// `likeness` with `LIKENESS_SYNC_PASSPHRASE` set to `passphrase` (or unset).
+fn with_passphrase(store: &Path, passphrase: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_likeness"));
+    c.arg("--store").arg(store).args(args).env_remove("LIKENESS_SYNC_PASSPHRASE");
+    if let Some(p) = passphrase {
+        c.env("LIKENESS_SYNC_PASSPHRASE", p);
+    }
+    c.output().expect("likeness runs")
+}
+
+fn failure_name(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).split(':').next().unwrap_or_default().trim().to_string()
+}
+
+#[test]
+fn a_protected_key_is_stored_only_wrapped_and_a_store_can_leave() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = server(tmp.path());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok_json(likeness(&a, &["create-collection", "--collection-id", "vault"]));
+    ok_json(likeness(&a, &["create-user", "--collection-id", "vault", "--user-id", "ada"]));
+    let out = with_passphrase(&a, Some(""), &["sync", "create", "--server", &url, "--protect"]);
+    assert_eq!(failure_name(&out), "InvalidParameterException");
+    let created =
+        ok_json(with_passphrase(&a, Some("correct horse"), &["sync", "create", "--server", &url, "--protect"]));
+    assert_eq!(created["Protected"], true);
+    let phrase = created["RecoveryPhrase"].as_str().unwrap().to_string();
+    let stored = std::fs::read_to_string(a.join("sync.json")).unwrap();
+    assert!(!stored.contains(&phrase) && !stored.contains(&phrase.replace('-', "")), "the phrase is not at rest");
+    assert!(stored.contains("wrapped_key"));
+
+    // Without the passphrase (no terminal either) the key stays locked; a wrong one is refused.
+    assert_eq!(failure_name(&with_passphrase(&a, None, &["sync", "now"])), "SyncLockedException");
+    assert_eq!(failure_name(&with_passphrase(&a, Some("Correct horse"), &["sync", "now"])), "WrongPassphraseException");
+    assert_eq!(failure_name(&with_passphrase(&a, Some("wrong"), &["sync", "invite"])), "WrongPassphraseException");
+    let pushed = ok_json(with_passphrase(&a, Some("correct horse"), &["sync", "now"]));
+    assert_eq!(pushed["PushedRecords"], 1, "{pushed}");
+
+    // Another store joins with a passphrase of its own and gets the collection.
+    let invite = ok_json(with_passphrase(&a, Some("correct horse"), &["sync", "invite"]));
+    let code = invite["JoinCode"].as_str().unwrap();
+    ok_json(with_passphrase(&b, Some("battery staple"), &["sync", "join", code, "--protect"]));
+    ok_json(with_passphrase(&b, Some("battery staple"), &["sync", "now"]));
+    let users = ok_json(likeness(&b, &["list-users", "--collection-id", "vault"]));
+    assert_eq!(users["Users"][0]["UserId"], "ada");
+
+    // Change the passphrase, then drop it.
+    let mut change = std::process::Command::new(env!("CARGO_BIN_EXE_likeness"));
+    change.arg("--store").arg(&a).args(["sync", "protect"]);
+    change.env("LIKENESS_SYNC_PASSPHRASE", "correct horse").env("LIKENESS_SYNC_NEW_PASSPHRASE", "new words");
+    ok_json(change.output().unwrap());
+    assert_eq!(failure_name(&with_passphrase(&a, Some("correct horse"), &["sync", "now"])), "WrongPassphraseException");
+    ok_json(with_passphrase(&a, Some("new words"), &["sync", "unprotect"]));
+    let status = ok_json(with_passphrase(&a, None, &["sync", "status"]));
+    assert_eq!(status["Protected"], false);
+    ok_json(with_passphrase(&a, None, &["sync", "now"]));
+    assert!(std::fs::read_to_string(a.join("sync.json")).unwrap().contains(&phrase));
+
+    // b leaves: its device is revoked, it forgets the group, it keeps its collections.
+    let left = ok_json(likeness(&b, &["sync", "leave"]));
+    assert_eq!(left["DeviceRevoked"], true, "{left}");
+    assert!(!b.join("sync.json").exists());
+    assert_eq!(failure_name(&likeness(&b, &["sync", "now"])), "ResourceNotFoundException");
+    assert_eq!(ok_json(likeness(&b, &["list-users", "--collection-id", "vault"]))["Users"][0]["UserId"], "ada");
+    let devices = ok_json(likeness(&a, &["sync", "devices"]));
+    let revoked = devices["Devices"].as_array().unwrap().iter().filter(|d| !d["revoked_at"].is_null()).count();
+    assert_eq!(revoked, 1, "{devices}");
+    // It can join again later.
+    let invite = ok_json(likeness(&a, &["sync", "invite"]));
+    ok_json(likeness(&b, &["sync", "join", invite["JoinCode"].as_str().unwrap()]));
+}

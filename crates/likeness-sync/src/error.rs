@@ -24,6 +24,9 @@ pub enum SyncError {
     /// The passphrase does not unlock the stored key.
     #[error("the passphrase does not unlock this key")]
     WrongPassphrase,
+    /// The key is kept wrapped under a passphrase and no passphrase was given to unlock it.
+    #[error("the group key is protected by a passphrase: unlock it first ({0})")]
+    Locked(String),
     /// A stored wrapped key that is malformed or asks for unreasonable work.
     #[error("invalid wrapped key: {0}")]
     InvalidWrappedKey(String),
@@ -53,6 +56,7 @@ impl SyncError {
             SyncError::ReplayedRecord { .. } => "ReplayedRecordException",
             SyncError::InvalidRecoveryPhrase(_) => "InvalidRecoveryPhraseException",
             SyncError::WrongPassphrase => "WrongPassphraseException",
+            SyncError::Locked(_) => "SyncLockedException",
             SyncError::InvalidWrappedKey(_) => "InvalidWrappedKeyException",
             SyncError::Offline(_) => "SyncOfflineException",
             SyncError::Server { .. } => "SyncServerException",

@@ -134,6 +134,21 @@ pub fn sync_join_confirmation(recovery_phrase: &str, group_id: &str, invite: &st
     Ok(GroupKey::from_recovery_phrase(recovery_phrase).map_err(sync_error)?.join_confirmation(group_id, invite))
 }
 
+/// The group key of `recoveryPhrase` wrapped under `passphrase` (Argon2id, parameters stored
+/// in the result), for keeping at rest instead of the phrase.
+#[wasm_bindgen(js_name = syncWrapKey)]
+pub fn sync_wrap_key(recovery_phrase: &str, passphrase: &str) -> Result<Vec<u8>, JsValue> {
+    let key = GroupKey::from_recovery_phrase(recovery_phrase).map_err(sync_error)?;
+    likeness_sync::passphrase::wrap(&key, passphrase).map_err(sync_error)
+}
+
+/// The recovery phrase of a key wrapped by [`sync_wrap_key`] (`WrongPassphraseException`,
+/// `InvalidWrappedKeyException`).
+#[wasm_bindgen(js_name = syncUnwrapKey)]
+pub fn sync_unwrap_key(wrapped: &[u8], passphrase: &str) -> Result<String, JsValue> {
+    Ok(likeness_sync::passphrase::unwrap(wrapped, passphrase).map_err(sync_error)?.recovery_phrase())
+}
+
 #[wasm_bindgen]
 impl Engine {
     /// Sync every collection of group `groupId` through `host`: pull and merge what other
