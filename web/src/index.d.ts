@@ -66,7 +66,7 @@ export interface BoundingBox {
   top: number;
 }
 export interface Landmark {
-  type: 'eyeLeft' | 'eyeRight' | 'nose' | 'mouthCenter' | 'earLeft' | 'earRight';
+  type: 'eyeLeft' | 'eyeRight' | 'nose' | 'upperJawlineLeft' | 'upperJawlineRight';
   x: number;
   y: number;
 }
@@ -115,7 +115,8 @@ export interface DescribeCollectionResponse {
   faceCount: number;
   userCount: number;
   faceModelVersion: string;
-  collectionArn: string;
+  /** Spelled as Rekognition's DescribeCollection spells it (CreateCollection's is `collectionArn`). */
+  collectionARN: string;
   /** Seconds since the epoch. */
   creationTimestamp: number;
 }

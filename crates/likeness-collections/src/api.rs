@@ -39,6 +39,8 @@ pub struct DescribeCollectionOutput {
     pub face_count: u64,
     pub user_count: u64,
     pub face_model_version: String,
+    /// `CollectionARN` here (CreateCollection's response spells it `CollectionArn`).
+    #[serde(rename = "CollectionARN")]
     pub collection_arn: String,
     /// Seconds since the Unix epoch.
     pub creation_timestamp: f64,

@@ -31,11 +31,14 @@ pub enum ImageInput<'a> {
 
 /// The rotation applied to bring the image upright, from its EXIF orientation tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrientationCorrection {
+    #[serde(rename = "ROTATE_0")]
     Rotate0,
+    #[serde(rename = "ROTATE_90")]
     Rotate90,
+    #[serde(rename = "ROTATE_180")]
     Rotate180,
+    #[serde(rename = "ROTATE_270")]
     Rotate270,
 }
 

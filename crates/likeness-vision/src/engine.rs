@@ -110,20 +110,22 @@ impl FaceEngine {
 
     fn describe(&self, img: &RgbImage, d: &Detection) -> FaceDetail {
         let (w, h) = (img.width as f32, img.height as f32);
+        // BlazeFace's keypoints in order: eyes, nose tip, mouth centre (no Rekognition name:
+        // skipped), ear tragions.
         let kinds = [
-            LandmarkType::EyeLeft,
-            LandmarkType::EyeRight,
-            LandmarkType::Nose,
-            LandmarkType::MouthCenter,
-            LandmarkType::EarLeft,
-            LandmarkType::EarRight,
+            Some(LandmarkType::EyeLeft),
+            Some(LandmarkType::EyeRight),
+            Some(LandmarkType::Nose),
+            None,
+            Some(LandmarkType::UpperJawlineLeft),
+            Some(LandmarkType::UpperJawlineRight),
         ];
         FaceDetail {
             bounding_box: BoundingBox { width: d.width() / w, height: d.height() / h, left: d.x0 / w, top: d.y0 / h },
             landmarks: kinds
                 .iter()
                 .zip(d.keypoints.iter())
-                .map(|(&kind, &(x, y))| Landmark { kind, x: x / w, y: y / h })
+                .filter_map(|(&kind, &(x, y))| Some(Landmark { kind: kind?, x: x / w, y: y / h }))
                 .collect(),
             pose: pose(d),
             quality: image_quality(img, d),

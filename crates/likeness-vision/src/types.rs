@@ -13,17 +13,19 @@ pub struct BoundingBox {
     pub top: f32,
 }
 
-/// The facial keypoints BlazeFace locates. "Left" and "right" are as seen in the image
-/// (the viewer's left), as in Rekognition's examples.
+/// The facial keypoints BlazeFace locates, named as Rekognition's `LandmarkType` names
+/// them. "Left" and "right" are as seen in the image (the viewer's left), as in Rekognition's
+/// examples. BlazeFace's ear tragions are reported as the upper ends of the jawline (the
+/// nearest points Rekognition names); its mouth centre has no Rekognition name and is not
+/// reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum LandmarkType {
     EyeLeft,
     EyeRight,
     Nose,
-    MouthCenter,
-    EarLeft,
-    EarRight,
+    UpperJawlineLeft,
+    UpperJawlineRight,
 }
 
 /// One keypoint, as ratios of the image's width and height.
