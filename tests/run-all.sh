@@ -43,6 +43,15 @@ CHROMEDRIVER=$(command -v chromedriver) cargo test --release --target wasm32-unk
 step "web: TypeScript types and the package in headless Chromium (playwright-core)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
+step "Rekognition API: boto3 and the AWS CLI against a real likeness-server (pinned, in a venv)"
+python3 -m venv target/pyenv >/dev/null 2>&1 || {
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+  python3 -m venv target/pyenv
+}
+target/pyenv/bin/pip install -q --disable-pip-version-check -r tests/rekognition/requirements.txt
+PATH="$PWD/target/pyenv/bin:$PATH" target/pyenv/bin/python -m unittest discover -s tests/rekognition -v
+
 step "formatting"
 cargo fmt --all --check
 

@@ -20,7 +20,7 @@ pub struct Hlc {
 }
 
 /// Wall-clock source in milliseconds since the Unix epoch.
-pub trait Clock: Send {
+pub trait Clock: Send + Sync {
     fn now_millis(&self) -> u64;
 }
 

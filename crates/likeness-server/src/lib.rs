@@ -10,11 +10,15 @@
 //! Layout: [`db`] (storage behind the [`db::Database`] trait; SQLite embedded, PostgreSQL shared), [`routes`]
 //! (one small handler per endpoint), [`auth`] (tokens), [`limits`] (sizes, quotas, rates),
 //! [`error`] (every refusal mapped once to a status and a stable code).
+//!
+//! Separately, [`rekognition`] serves Amazon Rekognition's own API over server-side
+//! collections (a mode the operator turns on; sync groups never touch it).
 
 pub mod auth;
 pub mod db;
 pub mod error;
 pub mod limits;
+pub mod rekognition;
 pub mod routes;
 
 use axum::extract::DefaultBodyLimit;

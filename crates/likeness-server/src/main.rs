@@ -1,9 +1,11 @@
 //! `likeness-server`: the sync server on an embedded SQLite file by default, or on a
-//! PostgreSQL database that several server processes share.
+//! PostgreSQL database that several server processes share. With `--rekognition-keys`, it
+//! also serves Amazon Rekognition's own API (`POST /`, SigV4) over server-side collections.
 
 use clap::Parser;
 use likeness_server::db::{Database, Postgres, Sqlite};
 use likeness_server::limits::Limits;
+use likeness_server::rekognition::{self, Rekognition};
 use likeness_server::{router, App};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,16 +24,65 @@ struct Args {
     /// Bytes each group may store.
     #[arg(long, default_value_t = 1 << 30)]
     group_quota_bytes: i64,
+    /// Serve Rekognition's API too, for the access keys in this file (lines
+    /// `ACCESS_KEY_ID SECRET_ACCESS_KEY`). These collections are server-side, readable by the
+    /// server: a separate mode from end-to-end-encrypted sync.
+    #[arg(long, env = "LIKENESS_REKOGNITION_KEYS")]
+    rekognition_keys: Option<PathBuf>,
+    /// Where the Rekognition mode keeps each access key's collections. Default: `rekognition/`
+    /// in the data directory.
+    #[arg(long, env = "LIKENESS_REKOGNITION_DATA")]
+    rekognition_data: Option<PathBuf>,
+    /// Map an S3 bucket name to a local directory for `Image.S3Object` (repeatable): `NAME=DIR`.
+    #[arg(long = "s3-bucket", value_parser = parse_bucket)]
+    s3_buckets: Vec<(String, PathBuf)>,
+    /// Image requests run at once (default: the cores) and waiting (default: 4x that) before
+    /// `ThrottlingException`.
+    #[arg(long, default_value_t = 0)]
+    rekognition_workers: usize,
+    #[arg(long)]
+    rekognition_queue: Option<usize>,
 }
 
-fn default_database() -> String {
+fn parse_bucket(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, dir) = s.split_once('=').ok_or("expected NAME=DIR")?;
+    if name.is_empty() || dir.is_empty() {
+        return Err("expected NAME=DIR".into());
+    }
+    Ok((name.to_string(), PathBuf::from(dir)))
+}
+
+fn data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
     let dir = base.join("likeness");
     let _ = std::fs::create_dir_all(&dir);
-    format!("sqlite://{}", dir.join("server.db").display())
+    dir
+}
+
+fn default_database() -> String {
+    format!("sqlite://{}", data_dir().join("server.db").display())
+}
+
+/// The Rekognition mode's router, when configured.
+fn rekognition_router(args: &Args) -> Result<Option<axum::Router>, String> {
+    let Some(path) = &args.rekognition_keys else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let keys = rekognition::Config::parse_keys(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if keys.is_empty() {
+        return Err(format!("{} holds no access keys", path.display()));
+    }
+    let engine = likeness_vision::FaceEngine::embedded().map_err(|e| format!("cannot load the models: {e}"))?;
+    let config = rekognition::Config {
+        keys,
+        data_dir: args.rekognition_data.clone().unwrap_or_else(|| data_dir().join("rekognition")),
+        buckets: args.s3_buckets.iter().cloned().collect(),
+        workers: args.rekognition_workers,
+        queue: args.rekognition_queue,
+    };
+    Ok(Some(rekognition::router(Rekognition::new(engine, config))))
 }
 
 #[tokio::main]
@@ -42,16 +93,23 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
-    let url = args.database.unwrap_or_else(default_database);
+    let extra = match rekognition_router(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("likeness-server: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let url = args.database.clone().unwrap_or_else(default_database);
     let config = Limits { group_quota_bytes: args.group_quota_bytes, ..Limits::default() };
     if url.starts_with("sqlite:") {
         match Sqlite::open(&url).await {
-            Ok(db) => serve(db, config, args.listen).await,
+            Ok(db) => serve(db, config, args.listen, extra).await,
             Err(e) => fail(&url, e),
         }
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         match Postgres::open(&url).await {
-            Ok(db) => serve(db, config, args.listen).await,
+            Ok(db) => serve(db, config, args.listen, extra).await,
             Err(e) => fail(&url, e),
         }
     } else {
@@ -67,8 +125,16 @@ fn fail(url: &str, e: sqlx::Error) -> std::process::ExitCode {
     std::process::ExitCode::from(1)
 }
 
-async fn serve<D: Database>(db: D, config: Limits, listen: SocketAddr) -> std::process::ExitCode {
-    let app = router(App::new(db, config));
+async fn serve<D: Database>(
+    db: D,
+    config: Limits,
+    listen: SocketAddr,
+    rekognition: Option<axum::Router>,
+) -> std::process::ExitCode {
+    let mut app = router(App::new(db, config));
+    if let Some(r) = rekognition {
+        app = app.merge(r);
+    }
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
