@@ -30,6 +30,7 @@ KEYS = {"AKIDTENANTONE": "secret-one/with+chars", "AKIDTENANTTWO": "secret-two"}
 COMMON_ERRORS = {
     "UnknownOperationException", "SerializationException", "MissingAuthenticationTokenException",
     "InvalidSignatureException", "IncompleteSignatureException", "UnrecognizedClientException",
+    "RequestEntityTooLargeException",
 }
 
 HAVE_DATA = FACES.is_dir()
@@ -222,6 +223,9 @@ class RekognitionApi(unittest.TestCase):
         for expected, call in cases.items():
             with self.subTest(expected):
                 self.assertEqual(error_code(call), expected)
+        # Past the request size limit: the service's JSON shape, not a bare 413 page.
+        huge = lambda: rk.compare_faces(SourceImage={"Bytes": b"\xff" * (8 << 20)}, TargetImage={"Bytes": b"\xff" * (8 << 20)})
+        self.assertEqual(error_code(huge), "RequestEntityTooLargeException")
         climbing = lambda: rk.detect_faces(Image={"S3Object": {"Bucket": "photos", "Name": "../../etc/passwd"}})
         self.assertEqual(error_code(climbing), "InvalidS3ObjectException")
         self.assertEqual(error_code(lambda: client(self.server.url, secret="wrong").list_collections()), "InvalidSignatureException")

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod sigv4;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
@@ -172,10 +173,19 @@ async fn call(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let request_id = uuid();
-    let mut response = match answer(&svc, &method, &uri, &headers, body).await {
+    let answered = match body {
+        Ok(body) => answer(&svc, &method, &uri, &headers, body).await,
+        // Past the body limit (or a broken upload): the service's shape, not axum's text.
+        Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(AwsError::new(
+            "RequestEntityTooLargeException",
+            format!("the request is larger than {MAX_BODY_BYTES} bytes (images are at most {MAX_IMAGE_BYTES} bytes)"),
+        )),
+        Err(e) => Err(AwsError::new("SerializationException", e.body_text())),
+    };
+    let mut response = match answered {
         Ok(v) => {
             let mut r = v.to_string().into_response();
             r.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
