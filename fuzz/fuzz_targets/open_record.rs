@@ -1,5 +1,5 @@
 //! Any bytes through every sync decoder: a sealed record, push and pull bodies, a
-//! replay-guard state, a wrapped key, a recovery phrase. A typed error or a value, never a panic; an opened record
+//! replay-guard state, a wrapped key, a recovery phrase, a client's saved sync state (JSON). A typed error or a value, never a panic; an opened record
 //! re-seals and opens to the same content.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -28,6 +28,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if cheap {
         let _ = passphrase::unwrap(data, "fuzz");
+    }
+    if let Ok(state) = serde_json::from_slice::<likeness_sync::client::GroupSync>(data) {
+        let again = serde_json::to_vec(&state).expect("a state serializes");
+        let back: likeness_sync::client::GroupSync = serde_json::from_slice(&again).expect("and reads back");
+        assert_eq!(serde_json::to_vec(&back).expect("serializes"), again);
     }
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(k) = GroupKey::from_recovery_phrase(s) {
