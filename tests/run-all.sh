@@ -50,7 +50,10 @@ python3 -m venv target/pyenv >/dev/null 2>&1 || {
   python3 -m venv target/pyenv
 }
 target/pyenv/bin/pip install -q --disable-pip-version-check -r tests/rekognition/requirements.txt
-PATH="$PWD/target/pyenv/bin:$PATH" target/pyenv/bin/python -m unittest discover -s tests/rekognition -v
+# The AWS SDK for Rust too: its own workspace and lock file, a debug build (about 3 minutes here).
+(cd tests/rekognition/rust-sdk && cargo build --locked --target-dir ../../../target/rust-sdk)
+LIKENESS_RUST_SDK_CHECK="$PWD/target/rust-sdk/debug/likeness-rekognition-sdk-check" \
+  PATH="$PWD/target/pyenv/bin:$PATH" target/pyenv/bin/python -m unittest discover -s tests/rekognition -v
 
 step "formatting"
 cargo fmt --all --check

@@ -1,5 +1,5 @@
-"""Rekognition's own API on likeness-server, driven by clients nobody here wrote: boto3 and
-the AWS CLI, pointed at a real server process (real models, real photos). Every raw response
+"""Rekognition's own API on likeness-server, driven by clients nobody here wrote: boto3, the
+AWS CLI and the AWS SDK for Rust (rust-sdk/), pointed at a real server process (real models, real photos). Every raw response
 body is checked against the service model botocore ships (member names, JSON types, enum
 values), and results through the API equal the `likeness` CLI's on the same images.
 
@@ -271,6 +271,16 @@ class RekognitionApi(unittest.TestCase):
         missing = aws("describe-collection", "--collection-id", "nope")
         self.assertNotEqual(missing.returncode, 0)
         self.assertIn("ResourceNotFoundException", missing.stderr)
+
+    def test_4b_the_aws_sdk_for_rust(self):
+        # Built by tests/run-all.sh (tests/rekognition/rust-sdk, its own workspace), which
+        # names the binary here; run alone, this test says it was not given one.
+        binary = os.environ.get("LIKENESS_RUST_SDK_CHECK")
+        if not binary:
+            self.skipTest("SKIP: LIKENESS_RUST_SDK_CHECK is unset (tests/run-all.sh builds and names it)")
+        run = subprocess.run([binary, self.server.url, "AKIDTENANTONE", KEYS["AKIDTENANTONE"], str(FACES)],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr)
 
     def test_5_every_operation_was_checked_against_the_model(self):
         served = {"CreateCollection", "DeleteCollection", "DescribeCollection", "ListCollections", "IndexFaces",
