@@ -4,11 +4,9 @@
 use super::error::AwsError;
 use super::{Images, Tenant};
 use base64::Engine as _;
-use likeness_collections::service::{prepare_index_faces, prepare_search};
+use likeness_collections::service::{prepare_index_faces, prepare_search, PreparedImage};
 use likeness_collections::{
-    block_on, AssociateFacesInput, CollectionInput, Collections, DeleteFacesInput, DirStore, DisassociateFacesInput,
-    IndexFacesInput, ListCollectionsInput, ListFacesInput, ListUsersInput, SearchFacesByImageInput, SearchFacesInput,
-    SearchUsersByImageInput, SearchUsersInput, UserInput,
+    block_on, Collections, DirStore, IndexFacesInput, SearchFacesByImageInput, SearchUsersByImageInput,
 };
 use likeness_vision::{FaceEngine, ImageInput, DEFAULT_SIMILARITY_THRESHOLD};
 use serde::de::DeserializeOwned;
@@ -169,6 +167,46 @@ fn read<T>(
     Ok(op(&c)?)
 }
 
+type Tenants = Collections<DirStore>;
+
+/// A read-only operation: the body as its input, answered under the read lock.
+fn reading<I: DeserializeOwned, O: serde::Serialize>(
+    body: Body,
+    tenant: &Tenant,
+    op: impl FnOnce(&Tenants, &I) -> likeness_collections::Result<O>,
+) -> Result<Value, AwsError> {
+    let input: I = body.input()?;
+    json(read(tenant, |c| op(c, &input))?)
+}
+
+/// A mutation: the body as its input, applied under the write and file locks.
+fn writing<I: DeserializeOwned, O: serde::Serialize>(
+    body: Body,
+    tenant: &Tenant,
+    op: impl FnOnce(&mut Tenants, &I) -> likeness_collections::Result<O>,
+) -> Result<Value, AwsError> {
+    let input: I = body.input()?;
+    json(write(tenant, |c| op(c, &input))?)
+}
+
+/// A search by image: the collection checked first (no image work for a missing one), the
+/// image's largest face embedded outside the locks, then searched under the read lock.
+fn searching_by_image<I: DeserializeOwned, O: serde::Serialize>(
+    engine: &FaceEngine,
+    images: &Images,
+    tenant: &Tenant,
+    mut body: Body,
+    collection: impl Fn(&I) -> String,
+    describe_others: bool,
+    op: impl FnOnce(&Tenants, &I, &PreparedImage) -> likeness_collections::Result<O>,
+) -> Result<Value, AwsError> {
+    let image = body.image("Image", images)?;
+    let input: I = body.input()?;
+    read(tenant, |c| c.collection(&collection(&input)).map(|_| ()))?;
+    let prepared = prepare_search(engine, ImageInput::Encoded(&image), describe_others)?;
+    json(read(tenant, |c| op(c, &input, &prepared))?)
+}
+
 /// Run `op` for `tenant`. Blocking (file I/O, inference): call on a blocking thread.
 pub fn run(
     engine: &FaceEngine,
@@ -181,21 +219,11 @@ pub fn run(
     match op {
         CreateCollection => {
             body.only_default("Tags", &[serde_json::json!({})])?;
-            let input: CollectionInput = body.input()?;
-            json(write(tenant, |c| block_on(c.create_collection(&input)))?)
+            writing(body, tenant, |c, i| block_on(c.create_collection(i)))
         }
-        DeleteCollection => {
-            let input: CollectionInput = body.input()?;
-            json(write(tenant, |c| block_on(c.delete_collection(&input)))?)
-        }
-        DescribeCollection => {
-            let input: CollectionInput = body.input()?;
-            json(read(tenant, |c| c.describe_collection(&input))?)
-        }
-        ListCollections => {
-            let input: ListCollectionsInput = body.input()?;
-            json(read(tenant, |c| c.list_collections(&input))?)
-        }
+        DeleteCollection => writing(body, tenant, |c, i| block_on(c.delete_collection(i))),
+        DescribeCollection => reading(body, tenant, Tenants::describe_collection),
+        ListCollections => reading(body, tenant, Tenants::list_collections),
         IndexFaces => {
             let image = body.image("Image", images)?;
             body.only_default("DetectionAttributes", &[serde_json::json!([]), serde_json::json!(["DEFAULT"])])?;
@@ -205,55 +233,22 @@ pub fn run(
             let prepared = prepare_index_faces(engine, &input, ImageInput::Encoded(&image))?;
             json(write(tenant, |c| block_on(c.index_faces_prepared(&input, prepared)))?)
         }
-        ListFaces => {
-            let input: ListFacesInput = body.input()?;
-            json(read(tenant, |c| c.list_faces(&input))?)
-        }
-        DeleteFaces => {
-            let input: DeleteFacesInput = body.input()?;
-            json(write(tenant, |c| block_on(c.delete_faces(&input)))?)
-        }
-        SearchFaces => {
-            let input: SearchFacesInput = body.input()?;
-            json(read(tenant, |c| c.search_faces(&input))?)
-        }
+        ListFaces => reading(body, tenant, Tenants::list_faces),
+        DeleteFaces => writing(body, tenant, |c, i| block_on(c.delete_faces(i))),
+        SearchFaces => reading(body, tenant, Tenants::search_faces),
         SearchFacesByImage => {
-            let image = body.image("Image", images)?;
-            let input: SearchFacesByImageInput = body.input()?;
-            read(tenant, |c| c.collection(&input.collection_id).map(|_| ()))?;
-            let prepared = prepare_search(engine, ImageInput::Encoded(&image), false)?;
-            json(read(tenant, |c| c.search_faces_prepared(&input, &prepared))?)
+            let collection = |i: &SearchFacesByImageInput| i.collection_id.clone();
+            searching_by_image(engine, images, tenant, body, collection, false, Tenants::search_faces_prepared)
         }
-        CreateUser => {
-            let input: UserInput = body.input()?;
-            json(write(tenant, |c| block_on(c.create_user(&input)))?)
-        }
-        DeleteUser => {
-            let input: UserInput = body.input()?;
-            json(write(tenant, |c| block_on(c.delete_user(&input)))?)
-        }
-        ListUsers => {
-            let input: ListUsersInput = body.input()?;
-            json(read(tenant, |c| c.list_users(&input))?)
-        }
-        AssociateFaces => {
-            let input: AssociateFacesInput = body.input()?;
-            json(write(tenant, |c| block_on(c.associate_faces(&input)))?)
-        }
-        DisassociateFaces => {
-            let input: DisassociateFacesInput = body.input()?;
-            json(write(tenant, |c| block_on(c.disassociate_faces(&input)))?)
-        }
-        SearchUsers => {
-            let input: SearchUsersInput = body.input()?;
-            json(read(tenant, |c| c.search_users(&input))?)
-        }
+        CreateUser => writing(body, tenant, |c, i| block_on(c.create_user(i))),
+        DeleteUser => writing(body, tenant, |c, i| block_on(c.delete_user(i))),
+        ListUsers => reading(body, tenant, Tenants::list_users),
+        AssociateFaces => writing(body, tenant, |c, i| block_on(c.associate_faces(i))),
+        DisassociateFaces => writing(body, tenant, |c, i| block_on(c.disassociate_faces(i))),
+        SearchUsers => reading(body, tenant, Tenants::search_users),
         SearchUsersByImage => {
-            let image = body.image("Image", images)?;
-            let input: SearchUsersByImageInput = body.input()?;
-            read(tenant, |c| c.collection(&input.collection_id).map(|_| ()))?;
-            let prepared = prepare_search(engine, ImageInput::Encoded(&image), true)?;
-            json(read(tenant, |c| c.search_users_prepared(&input, &prepared))?)
+            let collection = |i: &SearchUsersByImageInput| i.collection_id.clone();
+            searching_by_image(engine, images, tenant, body, collection, true, Tenants::search_users_prepared)
         }
         CompareFaces => {
             let source = body.image("SourceImage", images)?;
