@@ -2,7 +2,7 @@
 
 use crate::calibration::Calibration;
 use crate::decode::{decode, DecodedImage, ImageInput, RgbImage};
-use crate::detector::{Detection, Detector};
+use crate::detector::{Detection, Detector, FrameRange};
 use crate::embedder::{cosine, Embedder, FACE_MODEL_VERSION};
 use crate::error::VisionError;
 use crate::quality::{image_quality, pose};
@@ -131,6 +131,16 @@ impl FaceEngine {
             quality: image_quality(img, d),
             confidence: d.score * 100.0,
         }
+    }
+
+    /// The faces of one video frame ([`Detector::detect_frame`]'s single view), largest
+    /// visible area first.
+    pub fn locate_frame(&self, img: &RgbImage, range: FrameRange) -> Result<Vec<LocatedFace>, VisionError> {
+        let mut dets = self.detector.detect_frame(img, range)?;
+        let (w, h) = (img.width as f32, img.height as f32);
+        dets.sort_by(|a, b| b.visible_area(w, h).total_cmp(&a.visible_area(w, h)));
+        dets.truncate(MAX_FACES);
+        Ok(dets.into_iter().map(|d| LocatedFace { detail: self.describe(img, &d), detection: d }).collect())
     }
 
     /// Vector of a located face.

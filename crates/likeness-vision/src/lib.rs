@@ -39,6 +39,8 @@ pub mod tracker;
 pub mod types;
 pub mod vector;
 #[cfg(feature = "engine")]
+pub mod video;
+#[cfg(feature = "engine")]
 mod warp;
 
 pub use calibration::Calibration;

@@ -1,0 +1,145 @@
+//! The per-frame video path over frame sequences built from the real photos in
+//! ../shared/data/faces: a face moving across a 640x480 frame keeps one track, is embedded
+//! once or twice rather than every frame, its embedding matches the photo path's, and its
+//! track ends after it leaves; two faces at once get two stable tracks.
+
+use likeness_vision::tracker::TrackerConfig;
+use likeness_vision::video::{FaceStream, FrameRange, VideoConfig};
+use likeness_vision::*;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+fn identities() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/identities");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} is absent; video tests need ../shared/data", p.display());
+        None
+    }
+}
+
+fn engine() -> &'static FaceEngine {
+    static ENGINE: OnceLock<FaceEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| FaceEngine::embedded().expect("embedded models load"))
+}
+
+fn photo(root: &PathBuf, person: &str, file: &str) -> (Vec<u8>, RgbImage) {
+    let bytes = std::fs::read(root.join(person).join(file)).unwrap();
+    let image = decode(ImageInput::Encoded(&bytes)).unwrap().image;
+    (bytes, image)
+}
+
+const W: u32 = 640;
+const H: u32 = 480;
+
+fn blank() -> RgbImage {
+    RgbImage { width: W, height: H, pixels: vec![96; (W * H * 3) as usize] }
+}
+
+/// Paste `img` scaled to `height` px tall (nearest neighbour) with its top-left at (x, y).
+fn paste(canvas: &mut RgbImage, img: &RgbImage, x: i32, y: i32, height: u32) {
+    let width = img.width * height / img.height;
+    for dy in 0..height {
+        for dx in 0..width {
+            let (cx, cy) = (x + dx as i32, y + dy as i32);
+            if cx < 0 || cy < 0 || cx >= W as i32 || cy >= H as i32 {
+                continue;
+            }
+            let (sx, sy) = (dx * img.width / width, dy * img.height / height);
+            let s = ((sy * img.width + sx) * 3) as usize;
+            let d = ((cy as u32 * W + cx as u32) * 3) as usize;
+            canvas.pixels[d..d + 3].copy_from_slice(&img.pixels[s..s + 3]);
+        }
+    }
+}
+
+#[test]
+fn a_moving_face_keeps_one_track_is_embedded_rarely_and_matches_the_photo_path() {
+    let Some(root) = identities() else { return };
+    let (bytes, obama) = photo(&root, "obama", "obama.jpg");
+    let config = VideoConfig { tracker: TrackerConfig { max_missed: 5, ..Default::default() }, ..Default::default() };
+    let mut stream = FaceStream::new(config);
+    let (mut seen, mut embeddings, mut indexes) = (0, Vec::new(), Vec::new());
+    for i in 0..24u64 {
+        let mut frame = blank();
+        paste(&mut frame, &obama, 40 + 8 * i as i32, 40, 400);
+        let out = stream.process(engine(), &frame, i * 33).unwrap();
+        assert!(out.faces.len() <= 1, "frame {i}: {} faces", out.faces.len());
+        for f in out.faces {
+            seen += 1;
+            indexes.push(f.index);
+            embeddings.extend(f.embedding);
+        }
+    }
+    assert!(seen >= 22, "the face was found in {seen} of 24 frames");
+    assert!(indexes.iter().all(|&i| i == indexes[0]), "one track throughout: {indexes:?}");
+    assert!((1..=3).contains(&embeddings.len()), "embedded {} times in {seen} frames", embeddings.len());
+
+    // The video path's vector is the photo path's person: it matches this photo's vector and
+    // another photo of him better than anyone else's.
+    let photo_path = engine().analyze(ImageInput::Encoded(&bytes), 1).unwrap().faces.remove(0).embedding;
+    let same = engine().similarity(&embeddings[0], &photo_path);
+    assert!(same >= 90.0, "video vs photo path of the same image: {same}");
+    let (other_bytes, _) = photo(&root, "obama", "obama2.jpg");
+    let other = engine().analyze(ImageInput::Encoded(&other_bytes), 1).unwrap().faces.remove(0).embedding;
+    let (biden_bytes, _) = photo(&root, "biden", "biden.jpg");
+    let biden = engine().analyze(ImageInput::Encoded(&biden_bytes), 1).unwrap().faces.remove(0).embedding;
+    let (him, not_him) = (engine().similarity(&embeddings[0], &other), engine().similarity(&embeddings[0], &biden));
+    assert!(him >= DEFAULT_SIMILARITY_THRESHOLD && him > not_him, "obama2 {him}, biden {not_him}");
+    eprintln!(
+        "found in {seen}/24 frames, embedded {} times; similarity to the photo path {same:.1}, obama2 {him:.1}, biden {not_him:.1}",
+        embeddings.len()
+    );
+
+    // It leaves: the track ends within max_missed + 1 empty frames, and a later arrival is a
+    // new track.
+    let mut ended_at = None;
+    for i in 24..32u64 {
+        let out = stream.process(engine(), &blank(), i * 33).unwrap();
+        assert!(out.faces.is_empty());
+        if out.ended.contains(&indexes[0]) {
+            ended_at = Some(i);
+            break;
+        }
+    }
+    assert!(ended_at.is_some_and(|i| i <= 24 + 5), "ended at frame {ended_at:?}");
+    let mut frame = blank();
+    paste(&mut frame, &obama, 200, 40, 400);
+    let back = stream.process(engine(), &frame, 40 * 33).unwrap();
+    assert_eq!(back.faces.len(), 1);
+    assert!(back.faces[0].started && back.faces[0].index != indexes[0] && back.faces[0].embedding.is_some());
+
+    // Frames go forward in time only.
+    assert!(matches!(stream.process(engine(), &blank(), 0), Err(VisionError::InvalidParameter(_))));
+}
+
+#[test]
+fn two_faces_at_once_get_two_stable_tracks() {
+    let Some(root) = identities() else { return };
+    let (_, penny) = photo(&root, "penny", &first(&root, "penny"));
+    let (_, sheldon) = photo(&root, "sheldon", &first(&root, "sheldon"));
+    for range in [FrameRange::Near, FrameRange::Far] {
+        let mut stream = FaceStream::new(VideoConfig { range, ..Default::default() });
+        let mut tracks: Vec<Vec<u32>> = Vec::new();
+        for i in 0..10u64 {
+            let mut frame = blank();
+            paste(&mut frame, &penny, 10 + i as i32 * 2, 60, 300);
+            paste(&mut frame, &sheldon, 340 - i as i32 * 2, 80, 300);
+            let out = stream.process(engine(), &frame, i * 40).unwrap();
+            let mut ids: Vec<u32> = out.faces.iter().map(|f| f.index).collect();
+            ids.sort();
+            tracks.push(ids);
+        }
+        let full: Vec<&Vec<u32>> = tracks.iter().filter(|t| t.len() == 2).collect();
+        assert!(full.len() >= 8, "{range:?}: two faces in {} of 10 frames: {tracks:?}", full.len());
+        assert!(full.iter().all(|t| *t == full[0]) && full[0][0] != full[0][1], "{range:?}: {tracks:?}");
+    }
+}
+
+fn first(root: &PathBuf, person: &str) -> String {
+    let mut files: Vec<String> =
+        std::fs::read_dir(root.join(person)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    files.remove(0)
+}
