@@ -427,3 +427,63 @@ pub struct SearchUsersByImageInput {
     pub max_users: Option<u32>,
     pub quality_filter: Option<QualityFilter>,
 }
+
+// ---- face search over video (`video.rs`) ----------------------------------------------
+
+/// What a face search over video looks in, and how strictly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct FaceSearchInput {
+    pub collection_id: String,
+    /// 0-100; Rekognition's default for video is 80.
+    pub face_match_threshold: Option<f32>,
+    /// Matches reported per face (default 5).
+    pub max_faces: Option<u32>,
+}
+
+/// One tracked face of a frame and what it matched: Rekognition's `FaceSearchResponse`,
+/// with the track's index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaceSearchResponse {
+    pub index: u32,
+    pub detected_face: FaceDetail,
+    pub matched_faces: Vec<FaceMatch>,
+}
+
+/// One processed frame of a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FrameSearch {
+    /// Milliseconds, the caller's clock (the frame's timestamp).
+    pub timestamp: u64,
+    pub face_search_response: Vec<FaceSearchResponse>,
+    /// Tracks that ended with this frame.
+    pub ended: Vec<u32>,
+}
+
+/// A person in a stored video at one time: Rekognition's `PersonMatch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PersonMatch {
+    pub timestamp: u64,
+    pub person: PersonDetail,
+    pub face_matches: Vec<FaceMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PersonDetail {
+    pub index: u32,
+    pub bounding_box: BoundingBox,
+    pub face: FaceDetail,
+}
+
+/// GetFaceSearch's `SortBy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FaceSearchSortBy {
+    Index,
+    #[default]
+    Timestamp,
+}

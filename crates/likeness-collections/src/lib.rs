@@ -27,6 +27,8 @@ pub mod search;
 pub mod service;
 pub mod state;
 pub mod store;
+#[cfg(feature = "vision")]
+pub mod video;
 
 pub use api::*;
 pub use error::{CollectionError, Result};

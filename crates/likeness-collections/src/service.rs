@@ -1159,6 +1159,25 @@ impl<S: Store> Collections<S> {
             .collect()
     }
 
+    /// The stored faces most like `embedding` (a vector of this engine's space, e.g. a video
+    /// track's): what SearchFacesByImage does after its image work.
+    pub fn search_faces_by_vector(
+        &self,
+        collection_id: &str,
+        embedding: &[f32],
+        face_match_threshold: Option<f32>,
+        max_faces: Option<u32>,
+    ) -> Result<Vec<FaceMatch>> {
+        let c = self.collection(collection_id)?;
+        self.check_space(c, &self.space.face_model_version)?;
+        if embedding.len() != self.space.dimension || !embedding.iter().all(|v| v.is_finite()) {
+            return Err(invalid(format!("a face vector has {} finite values", self.space.dimension)));
+        }
+        let threshold = threshold("FaceMatchThreshold", face_match_threshold, DEFAULT_FACE_MATCH_THRESHOLD)?;
+        let max = limit("MaxFaces", max_faces, DEFAULT_SEARCH_FACES, MAX_SEARCH_FACES)?;
+        Ok(self.face_matches(c, embedding, threshold, max, None))
+    }
+
     /// SearchFaces: faces like a stored face (the face itself excluded).
     pub fn search_faces(&self, input: &SearchFacesInput) -> Result<SearchFacesOutput> {
         let (collection_id, face_id) = (input.collection_id.as_str(), input.face_id.as_str());

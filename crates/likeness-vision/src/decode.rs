@@ -50,6 +50,40 @@ pub struct RgbImage {
     pub pixels: Vec<u8>,
 }
 
+impl RgbImage {
+    /// A `width` x `height` image of one grey level.
+    pub fn filled(width: u32, height: u32, grey: u8) -> Self {
+        RgbImage { width, height, pixels: vec![grey; width as usize * height as usize * 3] }
+    }
+
+    /// Draw `src` scaled to `height` pixels tall (nearest neighbour, aspect kept) with its
+    /// top-left corner at (`x`, `y`), clipped to this image: composes synthetic video frames
+    /// from photos (tests, demos).
+    pub fn draw_scaled(&mut self, src: &RgbImage, x: i32, y: i32, height: u32) {
+        if src.width == 0 || src.height == 0 || height == 0 {
+            return;
+        }
+        let width = (src.width as u64 * height as u64 / src.height as u64) as u32;
+        for dy in 0..height {
+            let ty = y as i64 + dy as i64;
+            if ty < 0 || ty >= self.height as i64 {
+                continue;
+            }
+            let sy = (dy as u64 * src.height as u64 / height as u64) as usize;
+            for dx in 0..width {
+                let tx = x as i64 + dx as i64;
+                if tx < 0 || tx >= self.width as i64 {
+                    continue;
+                }
+                let sx = (dx as u64 * src.width as u64 / width as u64) as usize;
+                let s = (sy * src.width as usize + sx) * 3;
+                let d = (ty as usize * self.width as usize + tx as usize) * 3;
+                self.pixels[d..d + 3].copy_from_slice(&src.pixels[s..s + 3]);
+            }
+        }
+    }
+}
+
 #[cfg(feature = "engine")]
 impl RgbImage {
     #[inline]

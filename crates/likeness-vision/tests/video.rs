@@ -34,24 +34,11 @@ const W: u32 = 640;
 const H: u32 = 480;
 
 fn blank() -> RgbImage {
-    RgbImage { width: W, height: H, pixels: vec![96; (W * H * 3) as usize] }
+    RgbImage::filled(W, H, 96)
 }
 
-/// Paste `img` scaled to `height` px tall (nearest neighbour) with its top-left at (x, y).
 fn paste(canvas: &mut RgbImage, img: &RgbImage, x: i32, y: i32, height: u32) {
-    let width = img.width * height / img.height;
-    for dy in 0..height {
-        for dx in 0..width {
-            let (cx, cy) = (x + dx as i32, y + dy as i32);
-            if cx < 0 || cy < 0 || cx >= W as i32 || cy >= H as i32 {
-                continue;
-            }
-            let (sx, sy) = (dx * img.width / width, dy * img.height / height);
-            let s = ((sy * img.width + sx) * 3) as usize;
-            let d = ((cy as u32 * W + cx as u32) * 3) as usize;
-            canvas.pixels[d..d + 3].copy_from_slice(&img.pixels[s..s + 3]);
-        }
-    }
+    canvas.draw_scaled(img, x, y, height);
 }
 
 #[test]

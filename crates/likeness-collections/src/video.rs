@@ -1,0 +1,101 @@
+//! Face search over video, on the engine's per-frame path ([`likeness_vision::video`]):
+//! streaming face search (Rekognition's stream processor: per frame, each tracked face and
+//! what it matched, as `FaceSearchResponse`) and stored-video face search (what
+//! `GetFaceSearch` returns: `Persons` with timestamps, person indexes and face matches).
+//!
+//! A face is searched when its track starts or shows a clearly better view, not every frame;
+//! a track reports the best matches over its life, so a name does not flicker.
+
+use crate::api::{
+    FaceMatch, FaceSearchInput, FaceSearchResponse, FaceSearchSortBy, FrameSearch, PersonDetail, PersonMatch,
+};
+use crate::error::{CollectionError, Result};
+use crate::service::Collections;
+use crate::store::Store;
+use likeness_vision::video::{FaceStream, VideoConfig};
+use likeness_vision::{FaceDetail, FaceEngine, RgbImage};
+use std::collections::BTreeMap;
+
+/// A face search over one video or stream.
+pub struct VideoFaceSearch {
+    input: FaceSearchInput,
+    stream: FaceStream,
+    /// Best matches per track so far (kept after a track ends, for the stored-video result).
+    best: BTreeMap<u32, Vec<FaceMatch>>,
+    /// Every face seen, per frame (for [`VideoFaceSearch::persons`]).
+    seen: Vec<(u64, u32, FaceDetail)>,
+}
+
+const DEFAULT_VIDEO_MATCHES: u32 = 5;
+
+fn top(matches: &[FaceMatch]) -> f32 {
+    matches.first().map_or(f32::NEG_INFINITY, |m| m.similarity)
+}
+
+impl VideoFaceSearch {
+    pub fn new(input: FaceSearchInput, config: VideoConfig) -> Result<Self> {
+        crate::ids::check_collection_id(&input.collection_id)?;
+        if let Some(t) = input.face_match_threshold {
+            if !(0.0..=100.0).contains(&t) {
+                return Err(CollectionError::InvalidParameter(format!("FaceMatchThreshold must be 0-100, got {t}")));
+            }
+        }
+        Ok(VideoFaceSearch { input, stream: FaceStream::new(config), best: BTreeMap::new(), seen: Vec::new() })
+    }
+
+    /// One frame: detect and track its faces, search the ones the tracker embedded, and
+    /// report every tracked face with its track's best matches so far.
+    pub fn process<S: Store>(
+        &mut self,
+        engine: &FaceEngine,
+        collections: &Collections<S>,
+        frame: &RgbImage,
+        timestamp_ms: u64,
+    ) -> Result<FrameSearch> {
+        let out = self.stream.process(engine, frame, timestamp_ms)?;
+        let mut responses = Vec::with_capacity(out.faces.len());
+        for face in out.faces {
+            if let Some(embedding) = &face.embedding {
+                let found = collections.search_faces_by_vector(
+                    &self.input.collection_id,
+                    embedding,
+                    self.input.face_match_threshold,
+                    Some(self.input.max_faces.unwrap_or(DEFAULT_VIDEO_MATCHES)),
+                )?;
+                let evidence: Vec<(String, f32)> =
+                    found.iter().map(|m| (m.face.face_id.clone(), m.similarity)).collect();
+                self.stream.record_matches(face.index, &evidence);
+                let best = self.best.entry(face.index).or_default();
+                if top(&found) > top(best) {
+                    *best = found;
+                }
+            }
+            self.seen.push((timestamp_ms, face.index, face.face.clone()));
+            responses.push(FaceSearchResponse {
+                index: face.index,
+                matched_faces: self.best.get(&face.index).cloned().unwrap_or_default(),
+                detected_face: face.face,
+            });
+        }
+        Ok(FrameSearch { timestamp: timestamp_ms, face_search_response: responses, ended: out.ended })
+    }
+
+    /// Every person at every processed frame, with their track's best matches over the whole
+    /// video (the stored-video answer, as GetFaceSearch's `Persons`).
+    pub fn persons(&self, sort_by: FaceSearchSortBy) -> Vec<PersonMatch> {
+        let mut persons: Vec<PersonMatch> = self
+            .seen
+            .iter()
+            .map(|(timestamp, index, face)| PersonMatch {
+                timestamp: *timestamp,
+                person: PersonDetail { index: *index, bounding_box: face.bounding_box, face: face.clone() },
+                face_matches: self.best.get(index).cloned().unwrap_or_default(),
+            })
+            .collect();
+        match sort_by {
+            FaceSearchSortBy::Timestamp => persons.sort_by_key(|p| (p.timestamp, p.person.index)),
+            FaceSearchSortBy::Index => persons.sort_by_key(|p| (p.person.index, p.timestamp)),
+        }
+        persons
+    }
+}

@@ -1,0 +1,116 @@
+//! Face search over video on the engine's per-frame path, against a collection indexed from
+//! photos (../shared/data/faces; skips if absent): a synthetic 640x480 sequence where one
+//! enrolled person moves alone, then another enrolled person and a stranger appear together.
+//! Streaming results name the enrolled people from their first frame, the stranger matches
+//! nobody, names never change within a track, and the stored-video answer lists every person
+//! at every frame with the track's best matches, sorted as asked.
+
+use likeness_collections::video::VideoFaceSearch;
+use likeness_collections::*;
+mod common;
+use common::coll;
+use likeness_vision::video::VideoConfig;
+use likeness_vision::{decode, FaceEngine, ImageInput, RgbImage};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn data() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/identities");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} is absent; video search tests need ../shared/data", p.display());
+        None
+    }
+}
+
+fn image(root: &PathBuf, person: &str, file: &str) -> RgbImage {
+    decode(ImageInput::Encoded(&std::fs::read(root.join(person).join(file)).unwrap())).unwrap().image
+}
+
+#[test]
+fn streaming_and_stored_video_face_search_name_the_enrolled_and_not_the_stranger() {
+    let Some(root) = data() else { return };
+    let engine = FaceEngine::embedded().unwrap();
+    let mut c =
+        block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1)), 1, VectorSpace::of(&engine)))
+            .unwrap();
+    block_on(c.create_collection(&coll("door"))).unwrap();
+    for (person, file) in [("obama", "obama.jpg"), ("penny", "penny1.png"), ("howard", "howard1.png")] {
+        let bytes = std::fs::read(root.join(person).join(file)).unwrap();
+        let input = IndexFacesInput {
+            collection_id: "door".into(),
+            external_image_id: Some(person.into()),
+            max_faces: Some(1),
+            quality_filter: None,
+        };
+        let out = block_on(c.index_faces_image(&engine, &input, ImageInput::Encoded(&bytes))).unwrap();
+        assert_eq!(out.face_records.len(), 1, "{person}");
+    }
+
+    // Other photos than the enrolled ones: obama alone, moving; then penny and raj (never
+    // enrolled) together.
+    let (obama, penny, raj) =
+        (image(&root, "obama", "obama2.jpg"), image(&root, "penny", "penny2.png"), image(&root, "raj", "raj1.png"));
+    let mut frames = Vec::new();
+    for i in 0..12 {
+        let mut f = RgbImage::filled(640, 480, 96);
+        f.draw_scaled(&obama, 60 + 10 * i, 40, 400);
+        frames.push(f);
+    }
+    for i in 0..12 {
+        let mut f = RgbImage::filled(640, 480, 96);
+        f.draw_scaled(&penny, 10 + 2 * i, 60, 300);
+        f.draw_scaled(&raj, 330 - 2 * i, 70, 300);
+        frames.push(f);
+    }
+
+    let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
+    let mut search = VideoFaceSearch::new(input, VideoConfig::default()).unwrap();
+    let mut names: BTreeMap<u32, Vec<Option<String>>> = BTreeMap::new();
+    let mut searched = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        let out = search.process(&engine, &c, frame, i as u64 * 40).unwrap();
+        for face in &out.face_search_response {
+            let name = face.matched_faces.first().and_then(|m| m.face.external_image_id.clone());
+            names.entry(face.index).or_default().push(name);
+        }
+        searched += out.face_search_response.len();
+    }
+    assert!(searched >= 30, "faces reported over 24 frames: {searched}");
+    // Each track keeps one name (or none) for its whole life, from its first frame.
+    let by_track: BTreeMap<u32, Option<String>> = names
+        .iter()
+        .map(|(index, seen)| {
+            assert!(seen.iter().all(|n| n == &seen[0]), "track {index} changed names: {seen:?}");
+            (*index, seen[0].clone())
+        })
+        .collect();
+    let mut named: Vec<Option<String>> = by_track.values().cloned().collect();
+    named.sort();
+    assert_eq!(named, vec![None, Some("obama".to_string()), Some("penny".to_string())], "{names:?}");
+
+    // The stored-video answer: every person at every frame, best matches over the video.
+    let by_time = search.persons(FaceSearchSortBy::Timestamp);
+    assert_eq!(by_time.len(), searched);
+    assert!(by_time.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    let by_index = search.persons(FaceSearchSortBy::Index);
+    assert!(by_index.windows(2).all(|w| (w[0].person.index, w[0].timestamp) <= (w[1].person.index, w[1].timestamp)));
+    let obama_times: Vec<u64> = by_time
+        .iter()
+        .filter(|p| p.face_matches.first().and_then(|m| m.face.external_image_id.as_deref()) == Some("obama"))
+        .map(|p| p.timestamp)
+        .collect();
+    assert!(obama_times.len() >= 11 && obama_times.iter().all(|&t| t < 12 * 40), "{obama_times:?}");
+    let json = serde_json::to_value(&by_time[0]).unwrap();
+    assert!(
+        json.get("Timestamp").is_some() && json["Person"].get("Index").is_some() && json.get("FaceMatches").is_some()
+    );
+
+    // Bad input is refused up front; a missing collection is the search's error.
+    let bad = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(120.0), max_faces: None };
+    assert!(matches!(VideoFaceSearch::new(bad, VideoConfig::default()), Err(CollectionError::InvalidParameter(_))));
+    let missing = FaceSearchInput { collection_id: "nowhere".into(), face_match_threshold: None, max_faces: None };
+    let mut lost = VideoFaceSearch::new(missing, VideoConfig::default()).unwrap();
+    assert!(matches!(lost.process(&engine, &c, &frames[0], 0), Err(CollectionError::ResourceNotFound(_))));
+}
