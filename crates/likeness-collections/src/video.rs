@@ -12,7 +12,7 @@ use crate::api::{
 use crate::error::{CollectionError, Result};
 use crate::service::Collections;
 use crate::store::Store;
-use likeness_vision::video::{FaceStream, VideoConfig};
+use likeness_vision::video::{FaceStream, StreamFrame, VideoConfig};
 use likeness_vision::{FaceDetail, FaceEngine, RgbImage};
 use std::collections::BTreeMap;
 
@@ -43,8 +43,7 @@ impl VideoFaceSearch {
         Ok(VideoFaceSearch { input, stream: FaceStream::new(config), best: BTreeMap::new(), seen: Vec::new() })
     }
 
-    /// One frame: detect and track its faces, search the ones the tracker embedded, and
-    /// report every tracked face with its track's best matches so far.
+    /// One frame: [`track`](Self::track) then [`search`](Self::search).
     pub fn process<S: Store>(
         &mut self,
         engine: &FaceEngine,
@@ -52,7 +51,19 @@ impl VideoFaceSearch {
         frame: &RgbImage,
         timestamp_ms: u64,
     ) -> Result<FrameSearch> {
-        let out = self.stream.process(engine, frame, timestamp_ms)?;
+        let tracked = self.track(engine, frame, timestamp_ms)?;
+        self.search(collections, tracked)
+    }
+
+    /// The image half of a frame, which needs no collection: detect, track, and embed the
+    /// faces the tracker asks for. A host runs it outside any lock on the collections.
+    pub fn track(&mut self, engine: &FaceEngine, frame: &RgbImage, timestamp_ms: u64) -> Result<StreamFrame> {
+        Ok(self.stream.process(engine, frame, timestamp_ms)?)
+    }
+
+    /// The collection half: search the embedded faces of a tracked frame and report every
+    /// tracked face with its track's best matches so far.
+    pub fn search<S: Store>(&mut self, collections: &Collections<S>, out: StreamFrame) -> Result<FrameSearch> {
         let mut responses = Vec::with_capacity(out.faces.len());
         for face in out.faces {
             if let Some(embedding) = &face.embedding {
@@ -70,14 +81,14 @@ impl VideoFaceSearch {
                     *best = found;
                 }
             }
-            self.seen.push((timestamp_ms, face.index, face.face.clone()));
+            self.seen.push((out.timestamp_ms, face.index, face.face.clone()));
             responses.push(FaceSearchResponse {
                 index: face.index,
                 matched_faces: self.best.get(&face.index).cloned().unwrap_or_default(),
                 detected_face: face.face,
             });
         }
-        Ok(FrameSearch { timestamp: timestamp_ms, face_search_response: responses, ended: out.ended })
+        Ok(FrameSearch { timestamp: out.timestamp_ms, face_search_response: responses, ended: out.ended })
     }
 
     /// Every person at every processed frame, with their track's best matches over the whole
