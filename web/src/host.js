@@ -40,6 +40,11 @@ export const OPERATIONS = {
   compareFaces: { images: ['sourceImage', 'targetImage'] },
   exportCollection: { collections: true },
   importChanges: { collections: true },
+  // Face search over video (`video.js`): run by `Host.#faceSearch`.
+  faceSearchStart: {},
+  faceSearchFrame: { images: ['image'] },
+  faceSearchPersons: {},
+  faceSearchStop: {},
 };
 
 const MUTATIONS = new Set([
@@ -219,6 +224,7 @@ export class Host {
     // the engine, not for this tab's pixel copies.
     const { images, rest } = engineInputs(spec, request ?? {});
     try {
+      if (method.startsWith('faceSearch')) return await this.#faceSearch(method, images, rest);
       // Detection and embedding need no collection state: done here, before the lock.
       const prepared = spec.prepared ? this.#prepare(method, images, rest) : null;
       const run = () => Promise.race([this.#invoke(method, images, rest, prepared), this.trapped]);
@@ -284,6 +290,44 @@ export class Host {
       const err = LikenessError.from(e);
       if (e?.code) err.code = e.code;
       throw err;
+    }
+  }
+
+  /** Face search over video: streams live here, one per video or camera. */
+  async #faceSearch(method, images, rest) {
+    const e = this.engine;
+    this.streams ??= new Map();
+    const stream = () => {
+      const s = this.streams.get(rest.streamId);
+      if (!s) throw new LikenessError('ResourceNotFoundException', `no face search stream ${rest.streamId}`);
+      return s;
+    };
+    switch (method) {
+      case 'faceSearchStart': {
+        const { collectionId, faceMatchThreshold, maxFaces, range } = rest;
+        const s = e.faceSearchStart(toPascal({ collectionId, faceMatchThreshold, maxFaces }), range);
+        this.streamSeq = (this.streamSeq ?? 0) + 1;
+        this.streams.set(this.streamSeq, s);
+        return { streamId: this.streamSeq };
+      }
+      case 'faceSearchFrame': {
+        const s = stream();
+        // The image half outside the database's lock; only the search takes it.
+        const t0 = performance.now();
+        e.faceSearchTrack(s, images[0], rest.timestamp);
+        const t1 = performance.now();
+        const match = () => Promise.race([e.faceSearchMatch(s), this.trapped]);
+        const out = this.lockName ? await navigator.locks.request(this.lockName, match) : await match();
+        return { ...toCamel(out), stats: { trackMs: t1 - t0, searchMs: performance.now() - t1 } };
+      }
+      case 'faceSearchPersons':
+        return { persons: toCamel(e.faceSearchPersons(stream(), rest.sortBy)) };
+      case 'faceSearchStop':
+        this.streams.get(rest.streamId)?.free();
+        this.streams.delete(rest.streamId);
+        return {};
+      default:
+        throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
     }
   }
 

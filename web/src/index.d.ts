@@ -428,6 +428,55 @@ export interface LikenessSync {
   onStatus(listener: (status: SyncStatus) => void): () => void;
 }
 
+/** One tracked face of a frame and what it matched (Rekognition's stream processor `FaceSearchResponse`). */
+export interface FaceSearchResponse {
+  /** The track: stays the same while the face stays in view (Rekognition's `Person.Index`). */
+  index: number;
+  detectedFace: FaceDetail;
+  /** The track's best matches so far (empty: nobody at the threshold). */
+  matchedFaces: FaceMatch[];
+}
+
+export interface FaceSearchFrame {
+  /** Milliseconds: since the stream started (camera), or the video's media time. */
+  timestamp: number;
+  faceSearchResponse: FaceSearchResponse[];
+  /** Tracks that ended with this frame. */
+  ended: number[];
+  /** Milliseconds in the engine for this frame: detect + track + embed where due; search. */
+  stats: { trackMs: number; searchMs: number };
+}
+
+/** A person at one time of a video (Rekognition's `PersonMatch`). */
+export interface PersonMatch {
+  timestamp: number;
+  person: { index: number; boundingBox: BoundingBox; face: FaceDetail };
+  faceMatches: FaceMatch[];
+}
+
+export interface FaceSearchStreamOptions {
+  /** A camera (from getUserMedia) or a playing `<video>`. */
+  source: MediaStream | HTMLVideoElement;
+  collectionId: string;
+  /** 0-100, default 80. */
+  faceMatchThreshold?: number;
+  /** Matches per face, default 5. */
+  maxFaces?: number;
+  /** `near` (webcam distance, default) or `far` (smaller faces, about twice the cost). */
+  range?: 'near' | 'far';
+  onFrame?: (frame: FaceSearchFrame) => void;
+}
+
+/** A running face search over video. */
+export interface FaceSearchStream {
+  /** Settles when the search stops: resolves after `stop()` or a video's end; rejects with `StreamEndedException` if the camera's track ends, or a frame's error. */
+  readonly done: Promise<void>;
+  /** Frames processed per second (last 2 s), frames skipped while one was in flight, and median ms per stage. */
+  readonly stats: { fps: number; framesDropped: number; trackMs: number; searchMs: number };
+  persons(options?: { sortBy?: 'TIMESTAMP' | 'INDEX' }): Promise<PersonMatch[]>;
+  stop(): Promise<void>;
+}
+
 export const MODEL_FILES: { detectorShort: string; detectorFull: string; embedder: string };
 
 /**
@@ -455,6 +504,8 @@ export class Likeness {
   deleteFaces(request: DeleteFacesRequest): Promise<DeleteFacesResponse>;
   searchFaces(request: SearchFacesRequest): Promise<SearchFacesResponse>;
   searchFacesByImage(request: SearchFacesByImageRequest): Promise<SearchFacesByImageResponse>;
+  /** Streaming face search over a camera or `<video>`: tracked faces and their matches per frame, in the worker. */
+  startFaceSearchStream(options: FaceSearchStreamOptions): Promise<FaceSearchStream>;
   createUser(request: UserRequest): Promise<Record<string, never>>;
   deleteUser(request: UserRequest): Promise<Record<string, never>>;
   listUsers(request: ListUsersRequest): Promise<ListUsersResponse>;

@@ -10,6 +10,7 @@
 // Rekognition exception. Collections live in IndexedDB on this device.
 
 import { describeImage, transferables } from './images.js';
+import { FaceSearchStream } from './video.js';
 import { LikenessError } from './errors.js';
 import { OPERATIONS, MODEL_FILES } from './host.js';
 
@@ -255,6 +256,16 @@ export class Likeness {
   describeCollection(request) { return this.#call('describeCollection', request); }
   listCollections(request = {}) { return this.#call('listCollections', request); }
   indexFaces(request) { return this.#call('indexFaces', request); }
+
+  /**
+   * Streaming face search over a camera (`MediaStream`) or a `<video>`: every processed
+   * frame's tracked faces with their best matches so far go to `onFrame`
+   * ({timestamp, faceSearchResponse: [{index, detectedFace, matchedFaces}], ended, stats}).
+   * Resolves with a FaceSearchStream (`stop()`, `stats`, `persons()`, `done`).
+   */
+  startFaceSearchStream(options = {}) {
+    return FaceSearchStream.start((method, request) => this.#call(method, request), options);
+  }
   listFaces(request) { return this.#call('listFaces', request); }
   deleteFaces(request) { return this.#call('deleteFaces', request); }
   searchFaces(request) { return this.#call('searchFaces', request); }

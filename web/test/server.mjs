@@ -62,7 +62,7 @@ export function serve(mounts, extra = {}) {
 }
 
 /** Headless Debian Chromium with a fresh profile, through playwright-core. */
-export async function launchChromium() {
+export async function launchChromium(extraArgs = []) {
   const { chromium } = await import('playwright-core');
   const profile = fs.mkdtempSync(path.join((await import('node:os')).tmpdir(), 'likeness-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -75,6 +75,7 @@ export async function launchChromium() {
       '--disable-background-networking',
       '--disable-component-update',
       '--no-first-run',
+      ...extraArgs,
     ],
   });
   return {

@@ -33,6 +33,7 @@ use wasm_bindgen_futures::future_to_promise;
 mod idb;
 pub mod interop;
 pub mod sync;
+pub mod video;
 
 pub use idb::{IdbStore, SCHEMA_VERSION};
 use interop::{collection_error, request, response, vision_error};

@@ -1,0 +1,77 @@
+//! A synthetic 640x480, 30 fps Y4M video (4:2:0, `C420jpeg`, what Chromium's fake camera
+//! reads) built from the faces/ photos, for the browser's video tests:
+//! 0-1.5 s obama (obama2.jpg) moving right; 1.5-2 s nobody; 2-3.5 s penny (penny2.png) and
+//! raj (raj1.png) side by side, drifting; 3.5-4 s nobody.
+//!
+//! `cargo run --release -p likeness-vision --example synthetic_video -- OUT.y4m IDENTITIES_DIR`
+
+use likeness_vision::{decode, ImageInput, RgbImage};
+use std::io::Write;
+use std::path::Path;
+
+const W: u32 = 640;
+const H: u32 = 480;
+
+fn load(root: &Path, person: &str, file: &str) -> RgbImage {
+    let bytes = std::fs::read(root.join(person).join(file)).expect("photo");
+    decode(ImageInput::Encoded(&bytes)).expect("decodes").image
+}
+
+/// Full-range BT.601 (JPEG) 4:2:0 planes of an RGB frame.
+fn i420(frame: &RgbImage) -> Vec<u8> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let px = |x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        (frame.pixels[i] as f32, frame.pixels[i + 1] as f32, frame.pixels[i + 2] as f32)
+    };
+    let clamp = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    let mut out = Vec::with_capacity(w * h * 3 / 2);
+    for y in 0..h {
+        for x in 0..w {
+            let (r, g, b) = px(x, y);
+            out.push(clamp(0.299 * r + 0.587 * g + 0.114 * b));
+        }
+    }
+    let (mut u, mut v) = (Vec::with_capacity(w * h / 4), Vec::with_capacity(w * h / 4));
+    for y in (0..h).step_by(2) {
+        for x in (0..w).step_by(2) {
+            let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = px(x + dx, y + dy);
+                (r, g, b) = (r + p.0 / 4.0, g + p.1 / 4.0, b + p.2 / 4.0);
+            }
+            u.push(clamp(-0.168_736 * r - 0.331_264 * g + 0.5 * b + 128.0));
+            v.push(clamp(0.5 * r - 0.418_688 * g - 0.081_312 * b + 128.0));
+        }
+    }
+    out.extend(u);
+    out.extend(v);
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, out, root] = &args[..] else {
+        eprintln!("usage: synthetic_video OUT.y4m IDENTITIES_DIR");
+        std::process::exit(2);
+    };
+    let root = Path::new(root);
+    let (obama, penny, raj) = (load(root, "obama", "obama2.jpg"), load(root, "penny", "penny2.png"), load(root, "raj", "raj1.png"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out).expect("output file"));
+    file.write_all(format!("YUV4MPEG2 W{W} H{H} F30:1 Ip A1:1 C420jpeg\n").as_bytes()).unwrap();
+    for i in 0..120i32 {
+        let mut frame = RgbImage::filled(W, H, 96);
+        match i {
+            0..45 => frame.draw_scaled(&obama, 40 + 4 * i, 40, 400),
+            60..105 => {
+                let t = i - 60;
+                frame.draw_scaled(&penny, 10 + t, 60, 300);
+                frame.draw_scaled(&raj, 330 - t, 70, 300);
+            }
+            _ => {}
+        }
+        file.write_all(b"FRAME\n").unwrap();
+        file.write_all(&i420(&frame)).unwrap();
+    }
+    file.flush().unwrap();
+}
