@@ -39,7 +39,6 @@ export class FaceSearchStream {
   #id;
   #video;
   #owned;
-  #source;
   #onFrame;
   #stopped = false;
   #busy = false;
@@ -64,7 +63,6 @@ export class FaceSearchStream {
     this.#id = id;
     this.#video = video;
     this.#owned = owned;
-    this.#source = source;
     this.#onFrame = onFrame;
     this.done = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
@@ -115,7 +113,10 @@ export class FaceSearchStream {
       while (this.#processed.length && this.#processed[0] < now - 2000) this.#processed.shift();
       this.#track.push(result.stats.trackMs);
       this.#search.push(result.stats.searchMs);
-      if (this.#track.length > 300) this.#track.shift(), this.#search.shift();
+      if (this.#track.length > 300) {
+        this.#track.shift();
+        this.#search.shift();
+      }
       this.#onFrame(result);
     } catch (e) {
       this.#finish(LikenessError.from(e));

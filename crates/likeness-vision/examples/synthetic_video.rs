@@ -56,7 +56,8 @@ fn main() {
         std::process::exit(2);
     };
     let root = Path::new(root);
-    let (obama, penny, raj) = (load(root, "obama", "obama2.jpg"), load(root, "penny", "penny2.png"), load(root, "raj", "raj1.png"));
+    let (obama, penny, raj) =
+        (load(root, "obama", "obama2.jpg"), load(root, "penny", "penny2.png"), load(root, "raj", "raj1.png"));
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).expect("output file"));
     file.write_all(format!("YUV4MPEG2 W{W} H{H} F30:1 Ip A1:1 C420jpeg\n").as_bytes()).unwrap();
     for i in 0..120i32 {

@@ -46,14 +46,20 @@ impl Engine {
     /// The image half of a frame at `timestampMs` (never earlier than the last): detect,
     /// track, embed where due. Synchronous; needs no collection lock.
     #[wasm_bindgen(js_name = faceSearchTrack)]
-    pub fn face_search_track(&self, stream: &FaceSearchStream, image: JsValue, timestamp_ms: f64) -> Result<(), JsValue> {
+    pub fn face_search_track(
+        &self,
+        stream: &FaceSearchStream,
+        image: JsValue,
+        timestamp_ms: f64,
+    ) -> Result<(), JsValue> {
         if !(timestamp_ms.is_finite() && timestamp_ms >= 0.0) {
             return Err(interop::error("InvalidParameterException", "timestamp: milliseconds, 0 or more"));
         }
         let image = interop::image(&image)?;
         let decoded = likeness_vision::decode(image.as_input()).map_err(interop::vision_error)?;
         let mut state = stream.state.borrow_mut();
-        let tracked = state.search.track(&self.inner.vision, &decoded.image, timestamp_ms as u64).map_err(collection_error)?;
+        let tracked =
+            state.search.track(&self.inner.vision, &decoded.image, timestamp_ms as u64).map_err(collection_error)?;
         state.tracked = Some(tracked);
         Ok(())
     }
@@ -64,11 +70,9 @@ impl Engine {
     pub fn face_search_match(&self, stream: &FaceSearchStream) -> Promise {
         let state = stream.state.clone();
         run(&self.inner, move |inner| async move {
-            let tracked = state
-                .borrow_mut()
-                .tracked
-                .take()
-                .ok_or_else(|| interop::error("InvalidParameterException", "no tracked frame: call faceSearchTrack first"))?;
+            let tracked = state.borrow_mut().tracked.take().ok_or_else(|| {
+                interop::error("InvalidParameterException", "no tracked frame: call faceSearchTrack first")
+            })?;
             let c = inner.collections().await?;
             let out = state.borrow_mut().search.search(&c, tracked).map_err(collection_error)?;
             response(&out)
@@ -83,7 +87,10 @@ impl Engine {
             None | Some("TIMESTAMP") => FaceSearchSortBy::Timestamp,
             Some("INDEX") => FaceSearchSortBy::Index,
             Some(other) => {
-                return Err(interop::error("InvalidParameterException", &format!("SortBy {other:?}: TIMESTAMP or INDEX")))
+                return Err(interop::error(
+                    "InvalidParameterException",
+                    &format!("SortBy {other:?}: TIMESTAMP or INDEX"),
+                ))
             }
         };
         response(&stream.state.borrow().search.persons(sort_by))
