@@ -22,9 +22,14 @@ pub fn new_secret() -> ApiResult<String> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes(32)?))
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A random id of `n` bytes, hex.
 pub fn new_id(n: usize) -> ApiResult<String> {
-    Ok(random_bytes(n)?.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&random_bytes(n)?))
 }
 
 pub fn hash_secret(secret: &str) -> Vec<u8> {

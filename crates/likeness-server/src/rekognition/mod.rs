@@ -246,10 +246,9 @@ async fn answer(
 
 /// A request id, as the service sends in `x-amzn-RequestId`.
 fn uuid() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
+    let mut b = crate::auth::random_bytes(16).unwrap_or_else(|_| vec![0; 16]);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = crate::auth::hex(&b);
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }

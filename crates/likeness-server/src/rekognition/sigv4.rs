@@ -3,6 +3,7 @@
 //! comparison, and a 15-minute window on `X-Amz-Date`.
 
 use super::error::AwsError;
+use crate::auth::hex;
 use axum::http::HeaderMap;
 use hmac::{KeyInit, Mac};
 use sha2_next::{Digest, Sha256};
@@ -15,10 +16,6 @@ const MAX_SKEW_SECONDS: i64 = 15 * 60;
 
 /// The service name requests must be signed for.
 const SERVICE: &str = "rekognition";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     // An HMAC key may have any length: this cannot fail.
