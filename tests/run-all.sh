@@ -10,12 +10,13 @@ step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 step "toolchain and system packages"
 rustup target add wasm32-unknown-unknown >/dev/null
 # Debian's Chromium and ChromeDriver run the browser tests (wasm-bindgen-test, playwright-core);
-# PostgreSQL (initdb, pg_ctl, psql) runs the sync server's PostgreSQL tests in a throwaway cluster.
+# ffmpeg encodes the stored-video test clips (WebM, MP4); PostgreSQL (initdb, pg_ctl, psql) runs
+# the sync server's PostgreSQL tests in a throwaway cluster.
 have_pg() { command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! have_pg; then
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v ffmpeg >/dev/null || ! have_pg; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver ffmpeg postgresql >/dev/null
 fi
 command -v node >/dev/null || { echo "Node.js and npm are required for the web package tests"; exit 1; }
 

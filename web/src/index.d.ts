@@ -477,6 +477,51 @@ export interface FaceSearchStream {
   stop(): Promise<void>;
 }
 
+export interface StartFaceSearchOptions {
+  /** An MP4 or WebM file (or anything this browser plays), as a File, Blob or URL; or a `<video>` (played as it is). */
+  video: Blob | string | URL | HTMLVideoElement;
+  collectionId: string;
+  /** 0-100, default 80. */
+  faceMatchThreshold?: number;
+  /** Matches per face, default 5. */
+  maxFaces?: number;
+  /** `near` (default) or `far` (smaller faces, about twice the cost). */
+  range?: 'near' | 'far';
+  /** Order of `persons`, as GetFaceSearch's `SortBy`; default `TIMESTAMP`. */
+  sortBy?: 'TIMESTAMP' | 'INDEX';
+  /** Frames searched per second of video, default 10 (one sampled frame every 100 ms). */
+  framesPerSecond?: number;
+  onProgress?: (progress: { processedMillis: number; durationMillis: number | null; framesProcessed: number }) => void;
+  /** Cancels: the promise rejects with the signal's reason (an `AbortError`). */
+  signal?: AbortSignal;
+}
+
+/** Rekognition's `VideoMetadata`; fields the container does not say are null. */
+export interface VideoMetadata {
+  /** `h264`, `vp8`, `vp9`, `av1`, ... */
+  codec: string | null;
+  durationMillis: number | null;
+  /** `mp4`, `mov`, `webm`, `matroska`. */
+  format: string | null;
+  frameRate: number | null;
+  frameHeight: number | null;
+  frameWidth: number | null;
+}
+
+/** What GetFaceSearch returns for a finished job, plus how it ran. */
+export interface FaceSearchResult {
+  jobStatus: 'SUCCEEDED';
+  videoMetadata: VideoMetadata;
+  persons: PersonMatch[];
+  stats: {
+    /** `VideoDecoder` (WebCodecs, demuxed here) or `video element` (played, the fallback). */
+    decoder: 'VideoDecoder' | 'video element';
+    framesProcessed: number;
+    elapsedMillis: number;
+    secondsPerVideoSecond: number | null;
+  };
+}
+
 export const MODEL_FILES: { detectorShort: string; detectorFull: string; embedder: string };
 
 /**
@@ -506,6 +551,13 @@ export class Likeness {
   searchFacesByImage(request: SearchFacesByImageRequest): Promise<SearchFacesByImageResponse>;
   /** Streaming face search over a camera or `<video>`: tracked faces and their matches per frame, in the worker. */
   startFaceSearchStream(options: FaceSearchStreamOptions): Promise<FaceSearchStream>;
+  /**
+   * Stored-video face search (StartFaceSearch + GetFaceSearch): every person in the video at
+   * every sampled frame with their track's best matches. Rejects with
+   * `InvalidParameterException` for what is not a playable video, `InvalidImageFormatException`
+   * for frames that cannot be decoded, the signal's reason when cancelled.
+   */
+  startFaceSearch(options: StartFaceSearchOptions): Promise<FaceSearchResult>;
   createUser(request: UserRequest): Promise<Record<string, never>>;
   deleteUser(request: UserRequest): Promise<Record<string, never>>;
   listUsers(request: ListUsersRequest): Promise<ListUsersResponse>;

@@ -10,7 +10,7 @@
 // Rekognition exception. Collections live in IndexedDB on this device.
 
 import { describeImage, transferables } from './images.js';
-import { FaceSearchStream } from './video.js';
+import { FaceSearchStream, searchVideo } from './video.js';
 import { LikenessError } from './errors.js';
 import { OPERATIONS, MODEL_FILES } from './host.js';
 
@@ -265,6 +265,17 @@ export class Likeness {
    */
   startFaceSearchStream(options = {}) {
     return FaceSearchStream.start((method, request) => this.#call(method, request), options);
+  }
+
+  /**
+   * Stored-video face search: StartFaceSearch + GetFaceSearch for a File, Blob, URL (mp4,
+   * webm, whatever this browser plays) or a `<video>`, decoded by the browser faster than
+   * real time. `{video, collectionId, faceMatchThreshold?, maxFaces?, sortBy?,
+   * framesPerSecond? (10), range?, onProgress?, signal?}` resolves with `{jobStatus,
+   * videoMetadata, persons, stats}`; `signal` (an AbortSignal) cancels.
+   */
+  startFaceSearch(options = {}) {
+    return searchVideo((method, request) => this.#call(method, request), options);
   }
   listFaces(request) { return this.#call('listFaces', request); }
   deleteFaces(request) { return this.#call('deleteFaces', request); }

@@ -1,8 +1,32 @@
-// Streaming face search on the page's side: frames from a camera (MediaStream) or a <video>
-// go to the engine's thread one at a time, as fast as it answers; frames that arrive while
-// one is in flight are skipped, never queued, so results stay live and the page never blocks.
+// Face search over video on the page's side.
+// - Streaming (`FaceSearchStream`): frames from a camera (MediaStream) or a <video> go to the
+//   engine's thread as fast as it answers, two in flight so this thread's frame capture and
+//   the worker's transfer overlap the engine's work; frames that arrive while two are in flight
+//   are skipped, never queued, so results stay live and the page never blocks.
+// - Stored video (`searchVideo`): a file, blob, URL or <video> played faster than real time,
+//   sampled at a fixed rate, every person found with timestamps, as GetFaceSearch answers.
 
 import { LikenessError } from './errors.js';
+import { probeVideo, demuxVideo } from './container.js';
+
+/** Frames handed to the engine and not yet answered, at most. */
+const IN_FLIGHT = 2;
+
+/**
+ * The frame a <video> shows now, as something `describeImage` takes without waiting: a
+ * VideoFrame (captured synchronously, exactly the presented frame) where WebCodecs exists,
+ * else the element itself (copied by createImageBitmap).
+ */
+function capture(video) {
+  if (typeof VideoFrame === 'function') {
+    try {
+      return new VideoFrame(video);
+    } catch {
+      // No frame yet (readyState < 2): the element path says so with a typed error.
+    }
+  }
+  return video;
+}
 
 const median = (xs) => {
   if (xs.length === 0) return 0;
@@ -41,7 +65,7 @@ export class FaceSearchStream {
   #owned;
   #onFrame;
   #stopped = false;
-  #busy = false;
+  #inFlight = 0;
   #last = -1;
   #start = performance.now();
   #processed = [];
@@ -96,17 +120,18 @@ export class FaceSearchStream {
   async #frame(mediaTime) {
     this.#next();
     if (this.#stopped) return;
-    if (this.#busy) {
+    if (this.#inFlight >= IN_FLIGHT) {
       this.#dropped += 1;
       return;
     }
-    this.#busy = true;
+    this.#inFlight += 1;
     // A camera's clock is the page's; a file's is its own media time.
     const ms = this.#owned ? performance.now() - this.#start : mediaTime * 1000;
     const timestamp = Math.max(this.#last + 1, Math.round(ms));
     this.#last = timestamp;
+    const image = capture(this.#video);
     try {
-      const result = await this.#call('faceSearchFrame', { streamId: this.#id, image: this.#video, timestamp });
+      const result = await this.#call('faceSearchFrame', { streamId: this.#id, image, timestamp });
       if (this.#stopped) return;
       const now = performance.now();
       this.#processed.push(now);
@@ -121,7 +146,8 @@ export class FaceSearchStream {
     } catch (e) {
       this.#finish(LikenessError.from(e));
     } finally {
-      this.#busy = false;
+      if (image !== this.#video) image.close();
+      this.#inFlight -= 1;
     }
   }
 
@@ -166,4 +192,305 @@ export class FaceSearchStream {
     if (error) this.#settle.reject(error);
     else this.#settle.resolve();
   }
+}
+
+const MEDIA_ERRORS = { 1: 'loading was aborted', 2: 'a network error', 3: 'the frames cannot be decoded', 4: 'the format or codec is not supported' };
+
+/** A <video> element's failure as a typed error: undecodable frames, or not a video it plays. */
+function mediaError(video, what) {
+  const code = video.error?.code ?? 0;
+  const detail = video.error?.message ? ` (${video.error.message})` : '';
+  const name = code === 3 ? 'InvalidImageFormatException' : 'InvalidParameterException';
+  return new LikenessError(name, `${what}: ${MEDIA_ERRORS[code] ?? 'it cannot be played'}${detail}`);
+}
+
+const aborted = (signal) => signal.reason ?? new DOMException('the face search was cancelled', 'AbortError');
+
+/** The video's bytes (File, Blob or URL), or the caller's <video> as it is. */
+async function videoSource(video, signal) {
+  if (typeof HTMLVideoElement !== 'undefined' && video instanceof HTMLVideoElement) return { element: video };
+  let blob = video;
+  if (typeof video === 'string' || video instanceof URL) {
+    let response;
+    try {
+      response = await fetch(video, { signal });
+    } catch (e) {
+      if (signal?.aborted) throw aborted(signal);
+      throw new LikenessError('InvalidParameterException', `cannot fetch the video ${video}: ${e.message}`);
+    }
+    if (!response.ok) throw new LikenessError('InvalidParameterException', `cannot fetch the video ${video}: HTTP ${response.status}`);
+    blob = await response.blob();
+  }
+  if (!(typeof Blob !== 'undefined' && blob instanceof Blob)) {
+    throw new LikenessError('InvalidParameterException', 'video: a File, Blob, URL or HTMLVideoElement');
+  }
+  if (blob.size === 0) throw new LikenessError('InvalidParameterException', 'the video is empty');
+  return { blob };
+}
+
+/** A muted <video> playing `blob`, loaded to its first frame; `release()` frees it. */
+async function elementFor(blob, probe, signal) {
+  const url = URL.createObjectURL(blob);
+  const element = document.createElement('video');
+  element.muted = true;
+  element.playsInline = true;
+  element.preload = 'auto';
+  const release = () => {
+    element.removeAttribute('src');
+    element.load();
+    URL.revokeObjectURL(url);
+  };
+  try {
+    await new Promise((resolve, reject) => {
+      element.addEventListener('loadeddata', resolve, { once: true });
+      element.addEventListener('error', () => {
+        const kind = probe.format ? `this ${probe.format}${probe.codec ? ` (${probe.codec})` : ''} video` : 'this file (not an MP4 or WebM video)';
+        reject(mediaError(element, `cannot play ${kind}`));
+      }, { once: true });
+      signal?.addEventListener('abort', () => reject(aborted(signal)), { once: true });
+      element.src = url;
+    });
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return { element, release };
+}
+
+/**
+ * Picks sampled frames from frames seen in presentation order: a frame is due when its time
+ * reaches the next sample time; samples then follow every `interval` ms of video.
+ */
+class Sampler {
+  constructor(interval) {
+    this.interval = interval;
+    this.next = 0;
+  }
+  due(ms) {
+    if (ms + 0.5 < this.next) return false;
+    this.next = Math.max(this.next + this.interval, ms + this.interval / 2);
+    return true;
+  }
+}
+
+/**
+ * Stored-video face search (StartFaceSearch + GetFaceSearch in one call). MP4 (H.264, VP9)
+ * and WebM (VP8, VP9, AV1, H.264) files are demuxed here and decoded with WebCodecs'
+ * VideoDecoder as fast as the CPU allows; anything else this browser plays (and a <video>
+ * given as it is) is played muted, faster than real time. A frame is searched every
+ * 1/`framesPerSecond` s of video time. Resolves with `{jobStatus, videoMetadata, persons,
+ * stats}`; `persons` is every tracked face at every sampled frame with its track's best
+ * matches, sorted by `sortBy`.
+ */
+export async function searchVideo(call, options = {}) {
+  const {
+    video,
+    collectionId,
+    faceMatchThreshold,
+    maxFaces,
+    range,
+    sortBy = 'TIMESTAMP',
+    framesPerSecond = 10,
+    onProgress = () => {},
+    signal,
+  } = options;
+  if (!collectionId) throw new LikenessError('InvalidParameterException', 'collectionId is required');
+  if (video == null) throw new LikenessError('InvalidParameterException', 'video is required');
+  if (sortBy !== 'TIMESTAMP' && sortBy !== 'INDEX') throw new LikenessError('InvalidParameterException', `sortBy ${sortBy}: TIMESTAMP or INDEX`);
+  if (!(framesPerSecond > 0 && framesPerSecond <= 120)) throw new LikenessError('InvalidParameterException', 'framesPerSecond: more than 0, at most 120');
+  if (signal?.aborted) throw aborted(signal);
+  const started = performance.now();
+  const source = await videoSource(video, signal);
+  const probe = source.blob ? await probeVideo(source.blob) : {};
+  let demuxed = null;
+  if (source.blob && typeof VideoDecoder === 'function') {
+    demuxed = await demuxVideo(source.blob);
+    const supported = demuxed?.samples.some((s) => s.key) && (await VideoDecoder.isConfigSupported(demuxed.config).catch(() => ({}))).supported;
+    if (!supported) demuxed = null;
+  }
+  let element = source.element ?? null;
+  let release = () => {};
+  if (!demuxed && !element) ({ element, release } = await elementFor(source.blob, probe, signal));
+  const saved = element && { playbackRate: element.playbackRate, muted: element.muted };
+  let streamId = null;
+  try {
+    ({ streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range }));
+    const durationMillis = probe.durationMillis ?? (element && Number.isFinite(element.duration) ? Math.round(element.duration * 1000) : null);
+    const ctx = {
+      sampler: new Sampler(1000 / framesPerSecond),
+      signal,
+      frames: 0,
+      search: async (image, ms) => {
+        await call('faceSearchFrame', { streamId, image, timestamp: Math.round(ms) });
+        ctx.frames += 1;
+        onProgress({ processedMillis: Math.round(ms), durationMillis, framesProcessed: ctx.frames });
+      },
+    };
+    if (demuxed) await searchDecoded(demuxed, ctx);
+    else await searchPlayed(element, probe.frameRate ?? 30, ctx);
+    if (signal?.aborted) throw aborted(signal);
+    const { persons } = await call('faceSearchPersons', { streamId, sortBy });
+    const elapsed = performance.now() - started;
+    const videoMetadata = {
+      codec: probe.codec ?? null,
+      durationMillis,
+      format: probe.format ?? null,
+      frameRate: probe.frameRate ?? null,
+      frameHeight: probe.frameHeight ?? element?.videoHeight ?? demuxed?.config.codedHeight ?? null,
+      frameWidth: probe.frameWidth ?? element?.videoWidth ?? demuxed?.config.codedWidth ?? null,
+    };
+    const stats = {
+      decoder: demuxed ? 'VideoDecoder' : 'video element',
+      framesProcessed: ctx.frames,
+      elapsedMillis: Math.round(elapsed),
+      secondsPerVideoSecond: durationMillis ? elapsed / durationMillis : null,
+    };
+    onProgress({ processedMillis: durationMillis, durationMillis, framesProcessed: ctx.frames });
+    return { jobStatus: 'SUCCEEDED', videoMetadata, persons, stats };
+  } finally {
+    if (streamId != null) await call('faceSearchStop', { streamId }).catch(() => {});
+    if (element) {
+      element.pause();
+      element.playbackRate = saved.playbackRate;
+      element.muted = saved.muted;
+    }
+    release();
+  }
+}
+
+/** WebCodecs: decode every frame in order, search the due ones; a bad frame fails typed. */
+async function searchDecoded({ config, samples }, ctx) {
+  const due = [];
+  let failure = null;
+  let wake = () => {};
+  const decoder = new VideoDecoder({
+    output: (frame) => {
+      if (ctx.sampler.due(frame.timestamp / 1000)) due.push(frame);
+      else frame.close();
+      wake();
+    },
+    error: (e) => {
+      failure = new LikenessError('InvalidImageFormatException', `the video's frames cannot be decoded: ${e.message}`);
+      wake();
+    },
+  });
+  decoder.addEventListener('dequeue', () => wake());
+  try {
+    decoder.configure(config);
+    let i = samples.findIndex((s) => s.key);
+    let flushed = null;
+    let done = false;
+    for (;;) {
+      if (ctx.signal?.aborted) throw aborted(ctx.signal);
+      if (failure) throw failure;
+      // Keep the decoder a few frames ahead of the search, never further.
+      while (i < samples.length && decoder.decodeQueueSize < 4 && due.length < 3) {
+        const s = samples[i++];
+        decoder.decode(new EncodedVideoChunk({ type: s.key ? 'key' : 'delta', timestamp: s.timestamp, duration: s.duration || undefined, data: s.data }));
+      }
+      if (i === samples.length && !flushed) {
+        flushed = decoder.flush().then(
+          () => {
+            done = true;
+            wake();
+          },
+          (e) => {
+            failure ??= new LikenessError('InvalidImageFormatException', `the video's frames cannot be decoded: ${e.message}`);
+            wake();
+          },
+        );
+      }
+      if (due.length > 0) {
+        const frame = due.shift();
+        try {
+          await ctx.search(frame, frame.timestamp / 1000);
+        } finally {
+          frame.close();
+        }
+        continue;
+      }
+      if (done) break;
+      await new Promise((resolve) => {
+        wake = resolve;
+      });
+    }
+  } finally {
+    for (const f of due) f.close();
+    if (decoder.state !== 'closed') decoder.close();
+  }
+}
+
+/**
+ * A <video> played muted: its first frame, then each presented frame that is due, the video
+ * paused while it is searched. Faster than real time at up to `16 / frameRate` x, but slower
+ * than WebCodecs: presented frames follow the display's refresh, so the rate is held where a
+ * refresh shows about one video frame and no sample is skipped.
+ */
+async function searchPlayed(element, frameRate, ctx) {
+  if (element.currentTime !== 0) {
+    element.currentTime = 0;
+    await new Promise((r) => element.addEventListener('seeked', r, { once: true }));
+  }
+  element.playbackRate = Math.min(16, Math.max(0.25, 60 / frameRate));
+  for (;;) {
+    if (ctx.signal?.aborted) throw aborted(ctx.signal);
+    const got = await nextFrame(element, ctx.signal);
+    if (got.ended) break;
+    const ms = got.mediaTime * 1000;
+    if (!ctx.sampler.due(ms)) {
+      if (got.image !== element) got.image.close();
+      continue;
+    }
+    element.pause();
+    try {
+      await ctx.search(got.image, ms);
+    } finally {
+      if (got.image !== element) got.image.close();
+    }
+    if (element.ended) break;
+  }
+}
+
+function nextFrame(element, signal) {
+  return new Promise((resolve, reject) => {
+    let handle = 0;
+    const done = () => {
+      element.removeEventListener('ended', onEnded);
+      element.removeEventListener('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onEnded = () => {
+      done();
+      element.cancelVideoFrameCallback?.(handle);
+      resolve({ ended: true });
+    };
+    const onError = () => {
+      done();
+      reject(mediaError(element, 'the video stopped'));
+    };
+    const onAbort = () => {
+      done();
+      element.cancelVideoFrameCallback?.(handle);
+      reject(aborted(signal));
+    };
+    element.addEventListener('ended', onEnded);
+    element.addEventListener('error', onError);
+    signal?.addEventListener('abort', onAbort);
+    if (typeof element.requestVideoFrameCallback !== 'function') {
+      done();
+      reject(new LikenessError('InvalidParameterException', 'this browser has no requestVideoFrameCallback, which stored-video search needs'));
+      return;
+    }
+    handle = element.requestVideoFrameCallback((_, meta) => {
+      done();
+      resolve({ image: capture(element), mediaTime: meta.mediaTime, presented: meta.presentedFrames });
+    });
+    if (element.paused && !element.ended) {
+      element.play().catch((e) => {
+        if (element.error) return; // 'error' reports it
+        done();
+        reject(new LikenessError('InvalidParameterException', `cannot play the video: ${e.message}`));
+      });
+    }
+  });
 }

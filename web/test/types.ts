@@ -50,6 +50,18 @@ export async function usage(file: File, video: HTMLVideoElement): Promise<string
   const devices = await likeness.sync.devices();
   await likeness.sync.revoke(devices.find((d) => !d.thisDevice)?.deviceId ?? '');
   console.debug(recoveryPhrase, joinCode, report.pulledRecords + report.bytesUp);
+  const controller = new AbortController();
+  const job = await likeness.startFaceSearch({
+    video: new Blob([]),
+    collectionId: 'staff',
+    sortBy: 'INDEX',
+    onProgress: (p) => console.debug(p.processedMillis, p.durationMillis),
+    signal: controller.signal,
+  });
+  const first = job.persons[0];
+  console.debug(job.videoMetadata.codec, job.videoMetadata.frameRate, first?.person.index, first?.faceMatches[0]?.similarity, job.stats.decoder);
+  // @ts-expect-error sortBy is TIMESTAMP or INDEX
+  await likeness.startFaceSearch({ video: 'clip.mp4', collectionId: 'staff', sortBy: 'NAME' });
   // @ts-expect-error a server is required
   await likeness.sync.create({});
   return best?.face.externalImageId ?? userMatches[0]?.user.userId;

@@ -1,9 +1,15 @@
-// Streaming face search in real headless Chromium through a fake camera: a Y4M video built
-// from the faces/ photos (target/release/examples/synthetic_video: obama moving alone, then
-// penny beside raj, who is never enrolled; looped by Chromium) fed to getUserMedia. The
-// stream names the enrolled people, keeps a track's name and index while it moves, reports
-// the stranger unmatched, ends tracks that leave, and rejects `done` when the camera stops.
-// Needs web/dist, the example binary and ../shared/data/faces.
+// Face search over video in real headless Chromium. The videos are built from the faces/
+// photos by target/release/examples/synthetic_video (obama moving alone for 1.5 s, nobody,
+// then penny beside raj, who is never enrolled, for 1.5 s, nobody; 4 s):
+// - streaming: the Y4M fed to getUserMedia through Chromium's fake camera (looped). The
+//   stream names the enrolled people, keeps a track's name and index while it moves,
+//   reports the stranger unmatched, ends tracks that leave, rejects `done` when the camera
+//   stops;
+// - stored video: the same scene encoded by Debian's ffmpeg as WebM (VP8) and MP4 (H.264)
+//   and searched with startFaceSearch: the right people at the right timestamps, the
+//   stranger unmatched, agreement with SearchFacesByImage on the same frames, typed errors
+//   for what is not a playable video, cancellation; no collection changes.
+// Needs web/dist, the example binary, ffmpeg and ../shared/data/faces.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +34,19 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'likeness-video-'));
   const video = path.join(tmp, 'camera.y4m');
   execFileSync(MAKE_VIDEO, [video, path.join(FACES, 'identities')]);
-  web = await serve({ '/dist/': path.join(WEB, 'dist'), '/data/': FACES }, {
+  // The same scene as stored videos; and a damaged copy (bytes in the middle of the VP8
+  // frames overwritten), an empty file and a file that is no video.
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', video, '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '1M', path.join(tmp, 'scene.webm')]);
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', video, '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', path.join(tmp, 'scene.mp4')]);
+  // Every frame of the WebM as PNG, decoded by ffmpeg: frame n shows time n/30 s.
+  fs.mkdirSync(path.join(tmp, 'frames'));
+  execFileSync('ffmpeg', ['-v', 'error', '-i', path.join(tmp, 'scene.webm'), path.join(tmp, 'frames', 'f%03d.png')]);
+  const damaged = fs.readFileSync(path.join(tmp, 'scene.webm'));
+  for (let i = 4096; i < damaged.length; i += 997) damaged[i] ^= 0x5a;
+  fs.writeFileSync(path.join(tmp, 'damaged.webm'), damaged);
+  fs.writeFileSync(path.join(tmp, 'empty.webm'), Buffer.alloc(0));
+  fs.copyFileSync(path.join(REPO, 'Cargo.toml'), path.join(tmp, 'not-a-video.mp4'));
+  web = await serve({ '/dist/': path.join(WEB, 'dist'), '/data/': FACES, '/videos/': tmp }, {
     '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS },
   });
   browser = await launchChromium([
@@ -111,5 +129,166 @@ test('a fake camera: enrolled people named, tracks keep their names, the strange
   assert.ok(run.persons >= run.facesSoFar, `persons ${run.persons}, faces reported before ${run.facesSoFar}`);
   assert.equal(run.ended, 'StreamEndedException');
   assert.equal(run.faceCount, 3, 'the collection is unchanged');
+  await page.close();
+});
+
+/** A page with an in-memory Likeness and a collection of obama, penny and howard. */
+async function enrolledPage() {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${web.origin}/pages/harness.html`);
+  await page.waitForFunction('window.harnessReady === true');
+  await page.evaluate(async () => {
+    window.lk = await Likeness.open({ database: null });
+    await lk.createCollection({ collectionId: 'door' });
+    for (const [person, file] of [['obama', 'obama.jpg'], ['penny', 'penny1.png'], ['howard', 'howard1.png']]) {
+      const image = await (await fetch(`/data/identities/${person}/${file}`)).blob();
+      await lk.indexFaces({ collectionId: 'door', image, externalImageId: person, maxFaces: 1 });
+    }
+  });
+  return page;
+}
+
+for (const [file, format, codec, sortBy] of [['scene.webm', 'webm', 'vp8', 'TIMESTAMP'], ['scene.mp4', 'mp4', 'h264', 'INDEX']]) {
+  test(`stored video (${format}, ${codec}): the right people at the right timestamps, the stranger unmatched, sorted by ${sortBy}`, { skip, timeout: 300_000 }, async () => {
+    const page = await enrolledPage();
+    const run = await page.evaluate(async ({ file, sortBy }) => {
+      const progress = [];
+      const video = await (await fetch(`/videos/${file}`)).blob();
+      const out = await lk.startFaceSearch({
+        video,
+        collectionId: 'door',
+        faceMatchThreshold: 80,
+        sortBy,
+        onProgress: (p) => progress.push(p.processedMillis),
+      });
+      return { ...out, progress };
+    }, { file, sortBy });
+    const { videoMetadata: meta, persons, stats } = run;
+    console.log(
+      `stored ${format}: ${stats.framesProcessed} frames sampled in ${stats.elapsedMillis} ms, ` +
+        `${stats.secondsPerVideoSecond.toFixed(2)} s per video second; ${persons.length} person entries`,
+    );
+    assert.deepEqual(meta, { codec, durationMillis: 4000, format, frameRate: 30, frameHeight: 480, frameWidth: 640 });
+    assert.equal(run.jobStatus, 'SUCCEEDED');
+    assert.ok(stats.secondsPerVideoSecond < 1, `slower than real time: ${stats.secondsPerVideoSecond}`);
+    assert.ok(stats.framesProcessed >= 25, `sampled frames: ${stats.framesProcessed}`);
+    assert.ok(run.progress.every((p, i) => i === 0 || p >= run.progress[i - 1]), 'progress went backwards');
+    assert.equal(run.progress.at(-1), 4000);
+
+    // Sorted as asked.
+    const key = sortBy === 'INDEX' ? (p) => [p.person.index, p.timestamp] : (p) => [p.timestamp, p.person.index];
+    for (let i = 1; i < persons.length; i++) {
+      const [a, b] = [key(persons[i - 1]), key(persons[i])];
+      assert.ok(a[0] < b[0] || (a[0] === b[0] && a[1] <= b[1]), `not sorted by ${sortBy} at ${i}`);
+    }
+    // Who is where: obama in 0-1.5 s, penny and the stranger in 2-3.5 s; one sampled frame
+    // is 100 ms, a video frame 33 ms.
+    const named = (n) => persons.filter((p) => p.faceMatches[0]?.face.externalImageId === n).map((p) => p.timestamp);
+    const obama = named('obama');
+    const penny = named('penny');
+    const nobody = persons.filter((p) => p.faceMatches.length === 0).map((p) => p.timestamp);
+    assert.ok(obama.length >= 8 && penny.length >= 8, `obama ${obama.length}, penny ${penny.length} sampled frames`);
+    assert.ok(Math.min(...obama) <= 134 && Math.max(...obama) >= 1500 - 134 && Math.max(...obama) < 1500, `obama at ${obama}`);
+    assert.ok(Math.min(...penny) >= 2000 && Math.min(...penny) <= 2134 && Math.max(...penny) >= 3500 - 134 && Math.max(...penny) < 3500, `penny at ${penny}`);
+    assert.ok(nobody.length >= 8 && nobody.every((t) => t >= 2000 && t < 3500), `unmatched at ${nobody}`);
+    assert.ok(!persons.some((p) => p.faceMatches[0]?.face.externalImageId === 'howard'), 'howard is not in the video');
+    for (const p of persons) {
+      assert.ok(p.person.boundingBox.width > 0.1 && p.person.boundingBox.width < 0.5, `box ${JSON.stringify(p.person.boundingBox)}`);
+    }
+    // A track keeps one name: obama and penny each have one index here.
+    const indexes = (n) => new Set(persons.filter((p) => p.faceMatches[0]?.face.externalImageId === n).map((p) => p.person.index));
+    assert.equal(indexes('obama').size, 1);
+    assert.equal(indexes('penny').size, 1);
+    assert.equal((await page.evaluate(() => lk.describeCollection({ collectionId: 'door' }))).faceCount, 3);
+    await page.close();
+  });
+}
+
+test('stored video agrees with SearchFacesByImage on the same frames', { skip, timeout: 300_000 }, async () => {
+  const page = await enrolledPage();
+  const result = await page.evaluate(async () => {
+    const out = await lk.startFaceSearch({ video: '/videos/scene.webm', collectionId: 'door', faceMatchThreshold: 80, framesPerSecond: 5 });
+    // The same frames, decoded again by ffmpeg (frame n of f%03d.png, from 1, is at n/30 s),
+    // searched as photos.
+    const times = [...new Set(out.persons.map((p) => p.timestamp))];
+    const checks = [];
+    for (const t of times) {
+      const n = String(Math.round((t * 30) / 1000) + 1).padStart(3, '0');
+      const image = await (await fetch(`/videos/frames/f${n}.png`)).blob();
+      const photo = await lk.searchFacesByImage({ collectionId: 'door', image, faceMatchThreshold: 80, maxFaces: 1 }).catch((e) => ({ error: e.name }));
+      checks.push({ t, photo, video: out.persons.filter((p) => p.timestamp === t) });
+    }
+    return checks;
+  });
+  const iou = (a, b) => {
+    const x = Math.max(0, Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left));
+    const y = Math.max(0, Math.min(a.top + a.height, b.top + b.height) - Math.max(a.top, b.top));
+    return (x * y) / (a.width * a.height + b.width * b.height - x * y);
+  };
+  let agree = 0;
+  for (const { t, photo, video } of result) {
+    assert.ok(!photo.error, `SearchFacesByImage at ${t} ms: ${photo.error}`);
+    const same = video.find((p) => iou(p.person.boundingBox, photo.searchedFaceBoundingBox) > 0.5);
+    assert.ok(same, `at ${t} ms the photo path's face ${JSON.stringify(photo.searchedFaceBoundingBox)} is not among the video path's ${JSON.stringify(video.map((p) => p.person.boundingBox))}`);
+    const name = (m) => m[0]?.face.externalImageId ?? null;
+    assert.equal(name(same.faceMatches), name(photo.faceMatches), `at ${t} ms: video path ${name(same.faceMatches)}, photo path ${name(photo.faceMatches)}`);
+    agree += 1;
+  }
+  console.log(`stored video vs SearchFacesByImage: ${agree} of ${result.length} frames agree`);
+  assert.ok(agree >= 10, `frames compared: ${agree}`);
+  await page.close();
+});
+
+test('stored video: what is not a playable video fails with a typed error; cancellation; nothing changes', { skip, timeout: 300_000 }, async () => {
+  const page = await enrolledPage();
+  const out = await page.evaluate(async () => {
+    const name = (p) => p.then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+    const blob = async (f) => (await fetch(`/videos/${f}`)).blob();
+    const errors = {
+      notVideo: await name(lk.startFaceSearch({ video: await blob('not-a-video.mp4'), collectionId: 'door' })),
+      empty: await name(lk.startFaceSearch({ video: await blob('empty.webm'), collectionId: 'door' })),
+      damaged: await name(lk.startFaceSearch({ video: await blob('damaged.webm'), collectionId: 'door' })),
+      missingUrl: await name(lk.startFaceSearch({ video: '/videos/nothing-here.webm', collectionId: 'door' })),
+      noCollection: await name(lk.startFaceSearch({ video: await blob('scene.webm'), collectionId: 'nope' })),
+      badSort: await name(lk.startFaceSearch({ video: await blob('scene.webm'), collectionId: 'door', sortBy: 'NAME' })),
+      noVideo: await name(lk.startFaceSearch({ collectionId: 'door' })),
+    };
+    // Cancelled after the first progress report.
+    const controller = new AbortController();
+    let reports = 0;
+    errors.cancelled = await name(
+      lk.startFaceSearch({
+        video: await blob('scene.webm'),
+        collectionId: 'door',
+        signal: controller.signal,
+        onProgress: () => {
+          reports += 1;
+          controller.abort();
+        },
+      }),
+    );
+    // Still usable afterwards; and a <video> given as it is plays (the fallback decoder).
+    const element = document.createElement('video');
+    element.src = '/videos/scene.webm';
+    await new Promise((r) => element.addEventListener('loadeddata', r, { once: true }));
+    const after = await lk.startFaceSearch({ video: element, collectionId: 'door', framesPerSecond: 5 });
+    const names = [...new Set(after.persons.map((p) => p.faceMatches[0]?.face.externalImageId ?? null))].sort();
+    const faces = (await lk.describeCollection({ collectionId: 'door' })).faceCount;
+    return { errors, reports, names, decoder: after.stats.decoder, faces };
+  });
+  console.log('stored video errors:', JSON.stringify(out.errors));
+  assert.match(out.errors.notVideo, /^InvalidParameterException: /);
+  assert.match(out.errors.empty, /^InvalidParameterException: the video is empty/);
+  assert.match(out.errors.damaged, /^(InvalidImageFormatException|InvalidParameterException): /);
+  assert.match(out.errors.missingUrl, /^InvalidParameterException: cannot fetch the video .*404/);
+  assert.match(out.errors.noCollection, /^ResourceNotFoundException: /);
+  assert.match(out.errors.badSort, /^InvalidParameterException: sortBy/);
+  assert.match(out.errors.noVideo, /^InvalidParameterException: video is required/);
+  assert.match(out.errors.cancelled, /^AbortError: /);
+  assert.equal(out.reports, 1, 'progress after cancellation');
+  assert.equal(out.decoder, 'video element');
+  assert.deepEqual(out.names, [null, 'obama', 'penny'], 'the <video> search after the failures');
+  assert.equal(out.faces, 3, 'the collection changed');
   await page.close();
 });

@@ -9,13 +9,15 @@ use likeness_collections::video::VideoFaceSearch;
 use likeness_collections::{FaceSearchInput, FaceSearchSortBy};
 use likeness_vision::video::{FrameRange, StreamFrame, VideoConfig};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 struct State {
     search: VideoFaceSearch,
-    /// The frame tracked by `faceSearchTrack`, waiting for `faceSearchMatch`.
-    tracked: Option<StreamFrame>,
+    /// Frames tracked by `faceSearchTrack`, oldest first, each waiting for its
+    /// `faceSearchMatch`: a host may track the next frame while this one waits for the lock.
+    tracked: VecDeque<StreamFrame>,
 }
 
 /// One video's or camera's face search.
@@ -40,7 +42,7 @@ impl Engine {
         };
         let search =
             VideoFaceSearch::new(input, VideoConfig { range, ..Default::default() }).map_err(collection_error)?;
-        Ok(FaceSearchStream { state: Rc::new(RefCell::new(State { search, tracked: None })) })
+        Ok(FaceSearchStream { state: Rc::new(RefCell::new(State { search, tracked: VecDeque::new() })) })
     }
 
     /// The image half of a frame at `timestampMs` (never earlier than the last): detect,
@@ -60,17 +62,17 @@ impl Engine {
         let mut state = stream.state.borrow_mut();
         let tracked =
             state.search.track(&self.inner.vision, &decoded.image, timestamp_ms as u64).map_err(collection_error)?;
-        state.tracked = Some(tracked);
+        state.tracked.push_back(tracked);
         Ok(())
     }
 
-    /// The collection half of the last tracked frame: search what was embedded and answer
+    /// The collection half of the oldest tracked frame: search what was embedded and answer
     /// `{Timestamp, FaceSearchResponse: [{Index, DetectedFace, MatchedFaces}], Ended}`.
     #[wasm_bindgen(js_name = faceSearchMatch)]
     pub fn face_search_match(&self, stream: &FaceSearchStream) -> Promise {
         let state = stream.state.clone();
         run(&self.inner, move |inner| async move {
-            let tracked = state.borrow_mut().tracked.take().ok_or_else(|| {
+            let tracked = state.borrow_mut().tracked.pop_front().ok_or_else(|| {
                 interop::error("InvalidParameterException", "no tracked frame: call faceSearchTrack first")
             })?;
             let c = inner.collections().await?;
