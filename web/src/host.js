@@ -222,9 +222,11 @@ export class Host {
     if (this.stopped) throw this.stopped;
     // Bitmaps and video frames become RGBA here, before the lock: other tabs wait only for
     // the engine, not for this tab's pixel copies.
+    const imageStart = performance.now();
     const { images, rest } = engineInputs(spec, request ?? {});
+    const imageMs = performance.now() - imageStart;
     try {
-      if (method.startsWith('faceSearch')) return await this.#faceSearch(method, images, rest);
+      if (method.startsWith('faceSearch')) return await this.#faceSearch(method, images, rest, imageMs);
       // Detection and embedding need no collection state: done here, before the lock.
       const prepared = spec.prepared ? this.#prepare(method, images, rest) : null;
       const run = () => Promise.race([this.#invoke(method, images, rest, prepared), this.trapped]);
@@ -294,7 +296,7 @@ export class Host {
   }
 
   /** Face search over video: streams live here, one per video or camera. */
-  async #faceSearch(method, images, rest) {
+  async #faceSearch(method, images, rest, imageMs) {
     const e = this.engine;
     this.streams ??= new Map();
     const stream = () => {
@@ -314,11 +316,11 @@ export class Host {
         const s = stream();
         // The image half outside the database's lock; only the search takes it.
         const t0 = performance.now();
-        e.faceSearchTrack(s, images[0], rest.timestamp);
+        const embedded = e.faceSearchTrack(s, images[0], rest.timestamp);
         const t1 = performance.now();
         const match = () => Promise.race([e.faceSearchMatch(s), this.trapped]);
         const out = this.lockName ? await navigator.locks.request(this.lockName, match) : await match();
-        return { ...toCamel(out), stats: { trackMs: t1 - t0, searchMs: performance.now() - t1 } };
+        return { ...toCamel(out), stats: { imageMs, trackMs: t1 - t0, searchMs: performance.now() - t1, embedded } };
       }
       case 'faceSearchPersons':
         return { persons: toCamel(e.faceSearchPersons(stream(), rest.sortBy)) };

@@ -443,8 +443,12 @@ export interface FaceSearchFrame {
   faceSearchResponse: FaceSearchResponse[];
   /** Tracks that ended with this frame. */
   ended: number[];
-  /** Milliseconds in the engine for this frame: detect + track + embed where due; search. */
-  stats: { trackMs: number; searchMs: number };
+  /**
+   * This frame's costs in milliseconds: pixels out of the frame (engine thread); detect +
+   * track + embed where due; search; capture to answer. `embedded`: faces embedded (new
+   * tracks or clearly better views).
+   */
+  stats: { imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedded: number };
 }
 
 /** A person at one time of a video (Rekognition's `PersonMatch`). */
@@ -455,8 +459,12 @@ export interface PersonMatch {
 }
 
 export interface FaceSearchStreamOptions {
-  /** A camera (from getUserMedia) or a playing `<video>`. */
-  source: MediaStream | HTMLVideoElement;
+  /**
+   * A camera (from getUserMedia), a playing `<video>`, or an iterable (sync or async) of
+   * frames searched one after another, none skipped (VideoFrames carry their timestamps;
+   * the frames stay the caller's to close).
+   */
+  source: MediaStream | HTMLVideoElement | Iterable<VideoFrame | ImageBitmap | ImageData> | AsyncIterable<VideoFrame | ImageBitmap | ImageData>;
   collectionId: string;
   /** 0-100, default 80. */
   faceMatchThreshold?: number;
@@ -471,8 +479,8 @@ export interface FaceSearchStreamOptions {
 export interface FaceSearchStream {
   /** Settles when the search stops: resolves after `stop()` or a video's end; rejects with `StreamEndedException` if the camera's track ends, or a frame's error. */
   readonly done: Promise<void>;
-  /** Frames processed per second (last 2 s), frames skipped while one was in flight, and median ms per stage. */
-  readonly stats: { fps: number; framesDropped: number; trackMs: number; searchMs: number };
+  /** Frames processed per second (last 2 s), frames skipped while two were in flight, and median ms per stage (last 300 frames). */
+  readonly stats: { fps: number; framesDropped: number; imageMs: number; trackMs: number; searchMs: number; latencyMs: number };
   persons(options?: { sortBy?: 'TIMESTAMP' | 'INDEX' }): Promise<PersonMatch[]>;
   stop(): Promise<void>;
 }

@@ -34,7 +34,10 @@ const median = (xs) => {
   return s[Math.floor(s.length / 2)];
 };
 
-/** A <video> playing `source` (a MediaStream, or a <video> used as it is). */
+/**
+ * A <video> playing `source` (a MediaStream, or a <video> used as it is), or `{frames}` for
+ * an iterable (sync or async) of VideoFrames or other images, searched one after another.
+ */
 async function videoFor(source) {
   if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) return { video: source, owned: false };
   if (typeof MediaStream !== 'undefined' && source instanceof MediaStream) {
@@ -50,7 +53,10 @@ async function videoFor(source) {
     }
     return { video, owned: true };
   }
-  throw new LikenessError('InvalidParameterException', 'source: a MediaStream (camera) or an HTMLVideoElement');
+  if (source != null && (typeof source[Symbol.asyncIterator] === 'function' || typeof source[Symbol.iterator] === 'function')) {
+    return { frames: source };
+  }
+  throw new LikenessError('InvalidParameterException', 'source: a MediaStream (camera), an HTMLVideoElement, or an iterable of VideoFrames');
 }
 
 /**
@@ -69,20 +75,19 @@ export class FaceSearchStream {
   #last = -1;
   #start = performance.now();
   #processed = [];
-  #track = [];
-  #search = [];
+  #stages = { imageMs: [], trackMs: [], searchMs: [], latencyMs: [] };
   #dropped = 0;
   #settle;
   #watchdog = null;
 
   static async start(call, { source, collectionId, faceMatchThreshold, maxFaces, range, onFrame = () => {} } = {}) {
     if (!collectionId) throw new LikenessError('InvalidParameterException', 'collectionId is required');
-    const { video, owned } = await videoFor(source);
+    const { video, owned, frames } = await videoFor(source);
     const { streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range });
-    return new FaceSearchStream(call, streamId, video, owned, source, onFrame);
+    return new FaceSearchStream(call, streamId, video, owned, source, onFrame, frames);
   }
 
-  constructor(call, id, video, owned, source, onFrame) {
+  constructor(call, id, video, owned, source, onFrame, frames) {
     this.#call = call;
     this.#id = id;
     this.#video = video;
@@ -92,6 +97,10 @@ export class FaceSearchStream {
       this.#settle = { resolve, reject };
     });
     this.done.catch(() => {}); // the caller may never look; stop() still reports through it
+    if (frames) {
+      this.#pump(frames);
+      return;
+    }
     // A camera track that ends (unplugged, permission revoked, or stopped by the page, which
     // fires no 'ended' event) stops the search with an error.
     const tracks = source instanceof MediaStream ? source.getVideoTracks() : [];
@@ -106,6 +115,39 @@ export class FaceSearchStream {
     }
     if (!owned) video.addEventListener('ended', () => this.#finish(null));
     this.#next();
+  }
+
+  /** Frames from an iterable, each searched in turn (nothing skipped); they stay the caller's. */
+  async #pump(frames) {
+    try {
+      for await (const frame of frames) {
+        if (this.#stopped) return;
+        const ms = typeof VideoFrame === 'function' && frame instanceof VideoFrame ? frame.timestamp / 1000 : performance.now() - this.#start;
+        const timestamp = Math.max(this.#last + 1, Math.round(ms));
+        this.#last = timestamp;
+        await this.#search(frame, timestamp);
+        if (this.#stopped) return;
+      }
+      this.#finish(null);
+    } catch (e) {
+      this.#finish(LikenessError.from(e));
+    }
+  }
+
+  /** One frame to the engine and its answer to `onFrame`; the frame stays the caller's. */
+  async #search(image, timestamp) {
+    const captured = performance.now();
+    const result = await this.#call('faceSearchFrame', { streamId: this.#id, image, timestamp });
+    if (this.#stopped) return;
+    const now = performance.now();
+    result.stats.latencyMs = now - captured;
+    this.#processed.push(now);
+    while (this.#processed.length && this.#processed[0] < now - 2000) this.#processed.shift();
+    for (const [key, list] of Object.entries(this.#stages)) {
+      list.push(result.stats[key]);
+      if (list.length > 300) list.shift();
+    }
+    this.#onFrame(result);
   }
 
   #next() {
@@ -131,18 +173,7 @@ export class FaceSearchStream {
     this.#last = timestamp;
     const image = capture(this.#video);
     try {
-      const result = await this.#call('faceSearchFrame', { streamId: this.#id, image, timestamp });
-      if (this.#stopped) return;
-      const now = performance.now();
-      this.#processed.push(now);
-      while (this.#processed.length && this.#processed[0] < now - 2000) this.#processed.shift();
-      this.#track.push(result.stats.trackMs);
-      this.#search.push(result.stats.searchMs);
-      if (this.#track.length > 300) {
-        this.#track.shift();
-        this.#search.shift();
-      }
-      this.#onFrame(result);
+      await this.#search(image, timestamp);
     } catch (e) {
       this.#finish(LikenessError.from(e));
     } finally {
@@ -152,18 +183,15 @@ export class FaceSearchStream {
   }
 
   /**
-   * `{fps, framesDropped, trackMs, searchMs}`: frames processed per second over the last
-   * 2 s, frames skipped because one was in flight, and median milliseconds per stage
-   * (detect + track + embed where due; search).
+   * `{fps, framesDropped, imageMs, trackMs, searchMs, latencyMs}`: frames processed per
+   * second over the last 2 s, frames skipped because two were in flight, and median
+   * milliseconds per stage over the last 300 frames: pixels out of the frame (in the engine's
+   * thread), detect + track + embed where due, search, and capture to answer.
    */
   get stats() {
     const span = this.#processed.length > 1 ? (this.#processed.at(-1) - this.#processed[0]) / 1000 : 0;
-    return {
-      fps: span > 0 ? (this.#processed.length - 1) / span : 0,
-      framesDropped: this.#dropped,
-      trackMs: median(this.#track),
-      searchMs: median(this.#search),
-    };
+    const medians = Object.fromEntries(Object.entries(this.#stages).map(([k, v]) => [k, median(v)]));
+    return { fps: span > 0 ? (this.#processed.length - 1) / span : 0, framesDropped: this.#dropped, ...medians };
   }
 
   /** Every person seen so far at every processed frame, with their track's best matches. */

@@ -24,12 +24,15 @@ const TYPES = {
   '.md': 'text/markdown; charset=utf-8',
 };
 
-/** Serve `mounts` ({'/prefix/': '/abs/dir'}) plus any `extra` (url -> {type, body}). */
-export function serve(mounts, extra = {}) {
+/**
+ * Serve `mounts` ({'/prefix/': '/abs/dir'}) plus any `extra` (url -> {type, body}), adding
+ * `headers` to every response (e.g. COOP/COEP for a cross-origin-isolated page).
+ */
+export function serve(mounts, extra = {}, headers = {}) {
   const server = http.createServer((req, res) => {
     const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (extra[url]) {
-      res.writeHead(200, { 'content-type': extra[url].type, 'cache-control': 'no-store' });
+      res.writeHead(200, { ...headers, 'content-type': extra[url].type, 'cache-control': 'no-store' });
       return res.end(extra[url].body);
     }
     for (const [prefix, dir] of Object.entries(mounts)) {
@@ -42,6 +45,7 @@ export function serve(mounts, extra = {}) {
           return res.end('not found');
         }
         res.writeHead(200, {
+          ...headers,
           'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
           'content-length': st.size,
           'cache-control': 'no-store',

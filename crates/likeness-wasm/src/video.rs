@@ -46,14 +46,15 @@ impl Engine {
     }
 
     /// The image half of a frame at `timestampMs` (never earlier than the last): detect,
-    /// track, embed where due. Synchronous; needs no collection lock.
+    /// track, embed where due. Synchronous; needs no collection lock. Returns how many faces
+    /// were embedded (new tracks, clearly better views).
     #[wasm_bindgen(js_name = faceSearchTrack)]
     pub fn face_search_track(
         &self,
         stream: &FaceSearchStream,
         image: JsValue,
         timestamp_ms: f64,
-    ) -> Result<(), JsValue> {
+    ) -> Result<u32, JsValue> {
         if !(timestamp_ms.is_finite() && timestamp_ms >= 0.0) {
             return Err(interop::error("InvalidParameterException", "timestamp: milliseconds, 0 or more"));
         }
@@ -62,8 +63,9 @@ impl Engine {
         let mut state = stream.state.borrow_mut();
         let tracked =
             state.search.track(&self.inner.vision, &decoded.image, timestamp_ms as u64).map_err(collection_error)?;
+        let embedded = tracked.faces.iter().filter(|f| f.embedding.is_some()).count() as u32;
         state.tracked.push_back(tracked);
-        Ok(())
+        Ok(embedded)
     }
 
     /// The collection half of the oldest tracked frame: search what was embedded and answer
