@@ -28,12 +28,17 @@ pub struct TrackerConfig {
     pub max_missed: u32,
     /// Re-embed a track when a detection's quality (0-1) beats the best embedded one by this.
     pub reembed_gain: f32,
+    /// Embed a track again at least this often (ms of video time), so the caller can check it
+    /// is still the same face: boxes alone cannot tell a cut, or one person stepping into
+    /// another's place, from motion.
+    pub recheck_ms: u64,
 }
 
 impl Default for TrackerConfig {
-    /// 0.3 IoU; half a second of misses at 30 frames a second; re-embed on a 0.15 gain.
+    /// 0.3 IoU; half a second of misses at 30 frames a second; re-embed on a 0.15 gain, and
+    /// every 1.5 s.
     fn default() -> Self {
-        TrackerConfig { min_iou: 0.3, max_missed: 15, reembed_gain: 0.15 }
+        TrackerConfig { min_iou: 0.3, max_missed: 15, reembed_gain: 0.15, recheck_ms: 1500 }
     }
 }
 
@@ -81,6 +86,8 @@ pub struct Track {
     pub missed: u32,
     /// Best quality embedded so far.
     pub best_embedded_quality: f32,
+    /// When the track was last embedded.
+    pub embedded_ms: u64,
     /// Smoothed motion per frame (left, top).
     velocity: (f32, f32),
     /// Best similarity seen per identity (FaceId or UserId), over the track's life.
@@ -182,9 +189,14 @@ impl Tracker {
                     track.bounding_box = obs.bounding_box;
                     track.last_ms = timestamp_ms;
                     track.missed = 0;
-                    let embed = obs.quality > track.best_embedded_quality + self.config.reembed_gain;
-                    if embed {
+                    let better = obs.quality > track.best_embedded_quality + self.config.reembed_gain;
+                    let recheck = timestamp_ms.saturating_sub(track.embedded_ms) >= self.config.recheck_ms;
+                    let embed = better || recheck;
+                    if better {
                         track.best_embedded_quality = obs.quality;
+                    }
+                    if embed {
+                        track.embedded_ms = timestamp_ms;
                     }
                     Assignment { observation: o, track: track.index, started: false, embed }
                 }
@@ -198,6 +210,7 @@ impl Tracker {
                         last_ms: timestamp_ms,
                         missed: 0,
                         best_embedded_quality: obs.quality,
+                        embedded_ms: timestamp_ms,
                         velocity: (0.0, 0.0),
                         evidence: BTreeMap::new(),
                     });
@@ -224,6 +237,19 @@ impl Tracker {
             keep
         });
         Ok(FrameUpdate { assignments, ended })
+    }
+
+    /// End track `index` and start a new one in its place (same box and motion, no evidence),
+    /// for when its face turned out to be someone else's. Returns the new track's index.
+    pub fn split(&mut self, index: u32) -> Option<u32> {
+        let track = self.tracks.iter_mut().find(|t| t.index == index)?;
+        let new_index = self.next_index;
+        self.next_index += 1;
+        track.index = new_index;
+        track.first_ms = track.last_ms;
+        track.embedded_ms = track.last_ms;
+        track.evidence.clear();
+        Some(new_index)
     }
 
     /// Record what a track's embedding matched (identity, similarity 0-100). Only the best
@@ -265,14 +291,31 @@ mod tests {
     }
 
     #[test]
-    fn a_moving_face_keeps_its_index_and_is_embedded_once() {
+    fn a_moving_face_keeps_its_index_and_is_embedded_once_then_rechecked() {
         let mut t = Tracker::new(TrackerConfig::default());
-        let frames: Vec<Vec<Observation>> = (0..60).map(|i| vec![at(0.1 + i as f32 * 0.008, 0.3, 0.6)]).collect();
+        let frames: Vec<Vec<Observation>> = (0..100).map(|i| vec![at(0.1 + i as f32 * 0.005, 0.3, 0.6)]).collect();
         let updates = run(&mut t, &frames);
         assert!(updates.iter().all(|u| u.assignments[0].track == 0));
-        let embeds = updates.iter().filter(|u| u.assignments[0].embed).count();
-        assert_eq!(embeds, 1, "embedded once, when the track started");
+        let embeds: Vec<usize> = (0..100).filter(|&i| updates[i].assignments[0].embed).collect();
+        // When the track started, then once per recheck_ms (1500 ms: frame 46 at 1518 ms, frame
+        // 92 at 3036 ms) so the caller can check it is still the same face.
+        assert_eq!(embeds, vec![0, 46, 92]);
         assert!(updates[0].assignments[0].started && !updates[1].assignments[0].started);
+    }
+
+    #[test]
+    fn a_split_track_continues_under_a_new_index_without_evidence() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        let face = vec![at(0.3, 0.3, 0.6)];
+        run(&mut t, &[face.clone(), face.clone()]);
+        t.record_matches(0, &[("ana".into(), 97.0)]);
+        assert_eq!(t.split(0), Some(1));
+        assert_eq!(t.split(7), None, "no such track");
+        assert_eq!(t.best_match(1), None, "the new track starts with no evidence");
+        assert_eq!(t.best_match(0), None, "the old track is gone");
+        let next = t.update(99, &face).unwrap();
+        assert_eq!(next.assignments[0].track, 1, "the same box continues the new track");
+        assert!(!next.assignments[0].started && next.ended.is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::engine::FaceEngine;
 use crate::error::VisionError;
 use crate::tracker::{Observation, Tracker, TrackerConfig};
 use crate::types::FaceDetail;
+use std::collections::HashMap;
 
 /// How a stream is read.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,16 +63,23 @@ pub struct StreamFrame {
     pub ended: Vec<u32>,
 }
 
+/// Below this calibrated similarity (false accept rate 1e-1: no same-person pair of the
+/// calibration sets falls below it) a track's new embedding is someone else's face: the track
+/// ends and a new one starts in its place.
+const SAME_FACE_MIN_SIMILARITY: f32 = 50.0;
+
 /// A video or live stream being read, frame by frame.
 #[derive(Debug, Clone)]
 pub struct FaceStream {
     config: VideoConfig,
     tracker: Tracker,
+    /// Each live track's last embedding, to check later views against.
+    references: HashMap<u32, Vec<f32>>,
 }
 
 impl FaceStream {
     pub fn new(config: VideoConfig) -> Self {
-        FaceStream { config, tracker: Tracker::new(config.tracker) }
+        FaceStream { config, tracker: Tracker::new(config.tracker), references: HashMap::new() }
     }
 
     /// Detect, track and (where due) embed the faces of the frame at `timestamp_ms` (never
@@ -92,13 +100,31 @@ impl FaceStream {
             })
             .collect();
         let update = self.tracker.update(timestamp_ms, &observations)?;
+        let mut ended = update.ended;
+        for index in &ended {
+            self.references.remove(index);
+        }
         let mut faces = Vec::with_capacity(update.assignments.len());
         for a in update.assignments {
             let f = &located[a.observation];
+            let (mut index, mut started) = (a.track, a.started);
             let embedding = if a.embed { Some(engine.embed(frame, f)?.embedding) } else { None };
-            faces.push(StreamFace { index: a.track, started: a.started, face: f.detail.clone(), embedding });
+            if let Some(e) = &embedding {
+                // Someone else in this track's place (a cut, a swap): a new track from here.
+                let other =
+                    self.references.get(&index).is_some_and(|r| engine.similarity(r, e) < SAME_FACE_MIN_SIMILARITY);
+                if other {
+                    if let Some(new_index) = self.tracker.split(index) {
+                        self.references.remove(&index);
+                        ended.push(index);
+                        (index, started) = (new_index, true);
+                    }
+                }
+                self.references.insert(index, e.clone());
+            }
+            faces.push(StreamFace { index, started, face: f.detail.clone(), embedding });
         }
-        Ok(StreamFrame { timestamp_ms, faces, ended: update.ended })
+        Ok(StreamFrame { timestamp_ms, faces, ended })
     }
 
     /// What a track's embedding matched (identity, similarity 0-100).

@@ -124,6 +124,34 @@ fn two_faces_at_once_get_two_stable_tracks() {
     }
 }
 
+#[test]
+fn someone_else_in_a_tracks_place_starts_a_new_track() {
+    // A cut: penny's photo is replaced by raj's in the same place between two frames. The
+    // boxes continue each other; the recheck embedding tells the faces apart.
+    let Some(root) = identities() else { return };
+    let (_, penny) = photo(&root, "penny", &first(&root, "penny"));
+    let (_, raj) = photo(&root, "raj", &first(&root, "raj"));
+    let mut stream = FaceStream::new(VideoConfig::default());
+    let mut seen: Vec<(u64, u32, bool)> = Vec::new();
+    let mut ended = Vec::new();
+    for i in 0..30u64 {
+        let mut frame = blank();
+        paste(&mut frame, if i < 15 { &penny } else { &raj }, 170, 60, 320);
+        let out = stream.process(engine(), &frame, i * 200).unwrap();
+        ended.extend(out.ended);
+        seen.extend(out.faces.iter().map(|f| (i, f.index, f.started)));
+    }
+    let index_at = |i: u64| seen.iter().find(|s| s.0 == i).map(|s| s.1);
+    let (before, after) = (index_at(14).unwrap(), index_at(29).unwrap());
+    assert_ne!(before, after, "raj continued penny's track: {seen:?}");
+    assert!(ended.contains(&before), "penny's track did not end: {ended:?}");
+    // Within one recheck period (1.5 s = 8 frames at 200 ms) of the cut; penny's own track
+    // is never split while she stays.
+    let split_at = seen.iter().find(|s| s.1 == after && s.2).map(|s| s.0).unwrap();
+    assert!((15..=23).contains(&split_at), "new track from frame {split_at}");
+    assert!(seen.iter().filter(|s| s.0 < 15).all(|s| s.1 == before), "penny's track split: {seen:?}");
+}
+
 fn first(root: &PathBuf, person: &str) -> String {
     let mut files: Vec<String> =
         std::fs::read_dir(root.join(person)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
