@@ -243,13 +243,17 @@ const hex2 = (n) => n.toString(16).padStart(2, '0');
 export async function demuxVideo(blob) {
   if (blob.size > MAX_DEMUX_BYTES) return null;
   const bytes = new Uint8Array(await blob.arrayBuffer());
+  let out = null;
   try {
-    if (bytes.length >= 12 && ascii(bytes, 4, 4) === 'ftyp') return demuxMp4(bytes);
-    if (bytes.length >= 4 && bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return demuxEbml(bytes);
+    if (bytes.length >= 12 && ascii(bytes, 4, 4) === 'ftyp') out = demuxMp4(bytes);
+    else if (bytes.length >= 4 && bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) out = demuxEbml(bytes);
   } catch {
     // Tables that point outside the file, truncated boxes: not demuxable here.
   }
-  return null;
+  if (!out || !(out.config.codedWidth > 0 && out.config.codedHeight > 0)) return null;
+  // Damaged tables can give impossible times: such frames are not decodable input.
+  out.samples = out.samples.filter((s) => Number.isFinite(s.timestamp) && Number.isFinite(s.duration) && s.duration >= 0);
+  return out;
 }
 
 function demuxMp4(bytes) {
@@ -263,6 +267,7 @@ function demuxMp4(bytes) {
     const mdhd = child(bytes, mdia, 'mdhd');
     const v1 = bytes[mdhd.start] === 1;
     const timescale = view.getUint32(mdhd.start + (v1 ? 20 : 12));
+    if (!(timescale > 0)) return null;
     const stbl = child(bytes, child(bytes, mdia, 'minf'), 'stbl');
     const stsd = child(bytes, stbl, 'stsd');
     const entry = boxes(bytes, stsd.start + 8, stsd.end)[0];
@@ -359,7 +364,7 @@ function demuxMp4(bytes) {
     const us = (ticks) => Math.round((ticks * 1e6) / timescale);
     const samples = [];
     for (let i = 0; i < count; i++) {
-      if (offsets[i] == null || offsets[i] + size(i) > bytes.length) break;
+      if (offsets[i] == null || dts[i] == null || offsets[i] + size(i) > bytes.length) break;
       samples.push({
         key: keys ? keys.has(i) : true,
         timestamp: us(dts[i] + cts[i] - shift),
