@@ -290,27 +290,29 @@ function demuxMp4(bytes) {
     } else {
       return null;
     }
-    const table = (type) => {
+    // Every count is bounded by what its box (or the file) can hold, so a damaged count
+    // never allocates more than the file's size in entries.
+    const table = (type, entry) => {
       const b = child(bytes, stbl, type);
-      return b ? { b, n: view.getUint32(b.start + 4) } : null;
+      return b ? { b, n: Math.min(view.getUint32(b.start + 4), Math.floor((b.end - b.start - 8) / entry)) } : null;
     };
     // Sample sizes.
     const stsz = child(bytes, stbl, 'stsz');
     const fixed = view.getUint32(stsz.start + 4);
-    const count = view.getUint32(stsz.start + 8);
+    const count = Math.min(view.getUint32(stsz.start + 8), fixed !== 0 ? Math.floor(bytes.length / fixed) : Math.floor((stsz.end - stsz.start - 12) / 4));
     const size = (i) => (fixed !== 0 ? fixed : view.getUint32(stsz.start + 12 + 4 * i));
     // Chunk offsets and samples per chunk give each sample's offset.
-    const co = table('stco') ?? table('co64');
     const wide = child(bytes, stbl, 'stco') == null;
+    const co = wide ? table('co64', 8) : table('stco', 4);
     const chunkOffset = (c) => (wide ? Number(view.getBigUint64(co.b.start + 8 + 8 * c)) : view.getUint32(co.b.start + 8 + 4 * c));
-    const stsc = table('stsc');
+    const stsc = table('stsc', 12);
     const offsets = new Array(count);
     let sample = 0;
     for (let e = 0; e < stsc.n && sample < count; e++) {
       const first = view.getUint32(stsc.b.start + 8 + 12 * e) - 1;
       const per = view.getUint32(stsc.b.start + 12 + 12 * e);
       const last = e + 1 < stsc.n ? view.getUint32(stsc.b.start + 8 + 12 * (e + 1)) - 1 : co.n;
-      for (let c = first; c < last && sample < count; c++) {
+      for (let c = first; c < Math.min(last, co.n) && sample < count; c++) {
         let at = chunkOffset(c);
         for (let k = 0; k < per && sample < count; k++) {
           offsets[sample] = at;
@@ -320,7 +322,7 @@ function demuxMp4(bytes) {
       }
     }
     // Decode times (stts), composition offsets (ctts), the edit list's start (elst).
-    const stts = table('stts');
+    const stts = table('stts', 8);
     const dts = new Array(count);
     const durations = new Array(count);
     let t = 0;
@@ -335,7 +337,7 @@ function demuxMp4(bytes) {
       }
     }
     const cts = new Array(count).fill(0);
-    const ctts = table('ctts');
+    const ctts = table('ctts', 8);
     if (ctts) {
       sample = 0;
       for (let e = 0; e < ctts.n; e++) {
@@ -359,7 +361,7 @@ function demuxMp4(bytes) {
         }
       }
     }
-    const stss = table('stss');
+    const stss = table('stss', 4);
     const keys = stss ? new Set(Array.from({ length: stss.n }, (_, i) => view.getUint32(stss.b.start + 8 + 4 * i) - 1)) : null;
     const us = (ticks) => Math.round((ticks * 1e6) / timescale);
     const samples = [];
