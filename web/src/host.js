@@ -45,6 +45,8 @@ export const OPERATIONS = {
   faceSearchFrame: { images: ['image'] },
   faceSearchPersons: {},
   faceSearchStop: {},
+  // The video embedder worker's one call: a face crop's vector.
+  embedChip: {},
 };
 
 const MUTATIONS = new Set([
@@ -153,6 +155,7 @@ export class Host {
       globalThis.removeEventListener?.('unhandledrejection', onTrap);
       this.sync.close();
       this.channel?.close();
+      this.embedder?.close();
       this.engine.free();
     };
   }
@@ -207,6 +210,8 @@ export class Host {
     }
     const host = new Host(engine, database, onSyncStatus);
     host.timings = { fetchMs: fetched - started, initMs: performance.now() - fetched };
+    // What a second engine (the video embedder worker) loads: the same models and module.
+    host.assets = { models: options.models, wasm: options.wasm };
     return host;
   }
 
@@ -306,31 +311,94 @@ export class Host {
     };
     switch (method) {
       case 'faceSearchStart': {
-        const { collectionId, faceMatchThreshold, maxFaces, range } = rest;
-        const s = e.faceSearchStart(toPascal({ collectionId, faceMatchThreshold, maxFaces }), range);
+        const { collectionId, faceMatchThreshold, maxFaces, range, embedIn = 'worker' } = rest;
+        if (embedIn !== 'worker' && embedIn !== 'thread') {
+          throw new LikenessError('InvalidParameterException', `embedIn ${embedIn}: worker or thread`);
+        }
+        const wasm = e.faceSearchStart(toPascal({ collectionId, faceMatchThreshold, maxFaces }), range);
+        // Embeddings in a second worker (the other core), so a new face does not hold up the
+        // frames after it; it starts loading now and this thread embeds until it is ready.
+        if (embedIn === 'worker') this.#embedWorker();
         this.streamSeq = (this.streamSeq ?? 0) + 1;
-        this.streams.set(this.streamSeq, s);
+        this.streams.set(this.streamSeq, { wasm, offThread: embedIn === 'worker', pending: new Set(), embedMs: [], error: null });
         return { streamId: this.streamSeq };
       }
       case 'faceSearchFrame': {
         const s = stream();
+        if (s.error) throw s.error;
         // The image half outside the database's lock; only the search takes it.
         const t0 = performance.now();
-        const embedded = e.faceSearchTrack(s, images[0], rest.timestamp);
+        const requests = e.faceSearchTrackDeferred(s.wasm, images[0], rest.timestamp);
+        const worker = s.offThread && this.embedder?.ready ? this.embedder : null;
+        const inline = [];
+        for (const r of requests) {
+          if (worker) {
+            const sent = performance.now();
+            const p = worker
+              .embed(r.chip)
+              .then((vector) => {
+                s.embedMs.push(performance.now() - sent);
+                if (s.embedMs.length > 50) s.embedMs.shift();
+                return this.#withLock(() => e.faceSearchResolve(s.wasm, r.index, vector));
+              })
+              .catch((err) => {
+                if (!s.stopped) s.error ??= LikenessError.from(err);
+              })
+              .finally(() => s.pending.delete(p));
+            s.pending.add(p);
+          } else {
+            inline.push([r.index, e.embedChip(r.chip)]);
+          }
+        }
         const t1 = performance.now();
-        const match = () => Promise.race([e.faceSearchMatch(s), this.trapped]);
-        const out = this.lockName ? await navigator.locks.request(this.lockName, match) : await match();
-        return { ...toCamel(out), stats: { imageMs, trackMs: t1 - t0, searchMs: performance.now() - t1, embedded } };
+        // Embedded here: searched before this frame's answer, so it names the face at once.
+        for (const [index, vector] of inline) await this.#withLock(() => e.faceSearchResolve(s.wasm, index, vector));
+        const out = await this.#withLock(() => e.faceSearchMatch(s.wasm));
+        return {
+          ...toCamel(out),
+          stats: {
+            imageMs,
+            trackMs: t1 - t0,
+            searchMs: performance.now() - t1,
+            embedded: requests.length,
+            embedMs: s.embedMs.length ? [...s.embedMs].sort((a, b) => a - b)[Math.floor(s.embedMs.length / 2)] : 0,
+            pendingEmbeddings: s.pending.size,
+          },
+        };
       }
-      case 'faceSearchPersons':
-        return { persons: toCamel(e.faceSearchPersons(stream(), rest.sortBy)) };
-      case 'faceSearchStop':
-        this.streams.get(rest.streamId)?.free();
+      case 'faceSearchPersons': {
+        const s = stream();
+        // Every embedding in flight lands first: a stored video's answer is complete.
+        while (s.pending.size) await Promise.all([...s.pending]);
+        if (s.error) throw s.error;
+        return { persons: toCamel(e.faceSearchPersons(s.wasm, rest.sortBy)) };
+      }
+      case 'faceSearchStop': {
+        const s = this.streams.get(rest.streamId);
         this.streams.delete(rest.streamId);
+        if (s) {
+          s.stopped = true;
+          await Promise.allSettled([...s.pending]);
+          s.wasm.free();
+        }
         return {};
+      }
       default:
         throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
     }
+  }
+
+  /** Run `fn` (an engine call that touches collections) under the database's lock. */
+  #withLock(fn) {
+    const run = () => Promise.race([fn(), this.trapped]);
+    return this.lockName ? navigator.locks.request(this.lockName, run) : run();
+  }
+
+  /** The video embedder: a second engine in its own worker, opened once, on first use. */
+  #embedWorker() {
+    if (this.embedder !== undefined) return this.embedder;
+    this.embedder = typeof Worker === 'function' ? new EmbedWorker(this.assets ?? {}) : null;
+    return this.embedder;
   }
 
   #prepare(method, images, rest) {
@@ -350,9 +418,69 @@ export class Host {
         return { collectionId: rest.collectionId, changes: await e.snapshot(toPascal(rest)) };
       case 'importChanges':
         return { collectionId: await e.applyChanges({ CollectionId: rest.collectionId }, rest.changes) };
+      case 'embedChip':
+        return e.embedChip(rest.chip);
       default:
         return toCamel(await e[method](toPascal(rest), ...images));
     }
+  }
+}
+
+/**
+ * A second engine in a worker of its own that only embeds face crops: the video path's
+ * other core. `ready` once its models are loaded; if it fails to start, it stays not ready
+ * and the caller embeds on its own thread.
+ */
+class EmbedWorker {
+  constructor(assets) {
+    this.ready = false;
+    this.pending = new Map();
+    this.nextId = 1;
+    try {
+      this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    } catch {
+      return;
+    }
+    this.worker.onmessage = ({ data }) => {
+      const p = this.pending.get(data.id);
+      if (!p) return;
+      this.pending.delete(data.id);
+      if (data.error) p.reject(new LikenessError(data.error.name, data.error.message));
+      else p.resolve(data.result);
+    };
+    this.worker.onerror = () => this.#fail(new LikenessError('InternalServerError', 'the embedder worker failed'));
+    this.#post('open', { database: null, models: assets.models ?? {}, wasm: assets.wasm }).then(
+      () => {
+        this.ready = !this.closed;
+      },
+      () => this.close(),
+    );
+  }
+
+  #post(method, request, transfer = []) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, request }, transfer);
+    });
+  }
+
+  #fail(err) {
+    this.ready = false;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  /** The vector of one crop (the crop's buffer is transferred). */
+  embed(chip) {
+    return this.#post('embedChip', { chip }, [chip.buffer]);
+  }
+
+  close() {
+    this.closed = true;
+    this.ready = false;
+    this.worker?.terminate();
+    this.#fail(new LikenessError('InvalidStateError', 'the embedder worker was closed'));
   }
 }
 

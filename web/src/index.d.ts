@@ -445,10 +445,11 @@ export interface FaceSearchFrame {
   ended: number[];
   /**
    * This frame's costs in milliseconds: pixels out of the frame (engine thread); detect +
-   * track + embed where due; search; capture to answer. `embedded`: faces embedded (new
-   * tracks or clearly better views).
+   * track (+ embed when `embedIn: 'thread'`); search; capture to answer. `embedded`: faces
+   * sent to be embedded (new tracks, clearly better views, rechecks); `embedMs`: median time
+   * of an embedding in the embedder worker so far; `pendingEmbeddings`: still out there.
    */
-  stats: { imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedded: number };
+  stats: { imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedded: number; embedMs: number; pendingEmbeddings: number };
 }
 
 /** A person at one time of a video (Rekognition's `PersonMatch`). */
@@ -472,6 +473,12 @@ export interface FaceSearchStreamOptions {
   maxFaces?: number;
   /** `near` (webcam distance, default) or `far` (smaller faces, about twice the cost). */
   range?: 'near' | 'far';
+  /**
+   * Where new faces are embedded: `worker` (default; a second engine in its own worker, so
+   * detection keeps its frame rate and a name arrives a few frames later) or `thread` (the
+   * engine's thread: named in the same frame, the frames behind it wait).
+   */
+  embedIn?: 'worker' | 'thread';
   onFrame?: (frame: FaceSearchFrame) => void;
 }
 
@@ -480,7 +487,7 @@ export interface FaceSearchStream {
   /** Settles when the search stops: resolves after `stop()` or a video's end; rejects with `StreamEndedException` if the camera's track ends, or a frame's error. */
   readonly done: Promise<void>;
   /** Frames processed per second (last 2 s), frames skipped while two were in flight, and median ms per stage (last 300 frames). */
-  readonly stats: { fps: number; framesDropped: number; imageMs: number; trackMs: number; searchMs: number; latencyMs: number };
+  readonly stats: { fps: number; framesDropped: number; imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedMs: number };
   persons(options?: { sortBy?: 'TIMESTAMP' | 'INDEX' }): Promise<PersonMatch[]>;
   stop(): Promise<void>;
 }
@@ -495,6 +502,8 @@ export interface StartFaceSearchOptions {
   maxFaces?: number;
   /** `near` (default) or `far` (smaller faces, about twice the cost). */
   range?: 'near' | 'far';
+  /** As for streams: `worker` (default) embeds in a second worker, in parallel with decoding and detection. */
+  embedIn?: 'worker' | 'thread';
   /** Order of `persons`, as GetFaceSearch's `SortBy`; default `TIMESTAMP`. */
   sortBy?: 'TIMESTAMP' | 'INDEX';
   /** Frames searched per second of video, default 10 (one sampled frame every 100 ms). */

@@ -75,15 +75,15 @@ export class FaceSearchStream {
   #last = -1;
   #start = performance.now();
   #processed = [];
-  #stages = { imageMs: [], trackMs: [], searchMs: [], latencyMs: [] };
+  #stages = { imageMs: [], trackMs: [], searchMs: [], latencyMs: [], embedMs: [] };
   #dropped = 0;
   #settle;
   #watchdog = null;
 
-  static async start(call, { source, collectionId, faceMatchThreshold, maxFaces, range, onFrame = () => {} } = {}) {
+  static async start(call, { source, collectionId, faceMatchThreshold, maxFaces, range, embedIn, onFrame = () => {} } = {}) {
     if (!collectionId) throw new LikenessError('InvalidParameterException', 'collectionId is required');
     const { video, owned, frames } = await videoFor(source);
-    const { streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range });
+    const { streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range, embedIn });
     return new FaceSearchStream(call, streamId, video, owned, source, onFrame, frames);
   }
 
@@ -183,10 +183,11 @@ export class FaceSearchStream {
   }
 
   /**
-   * `{fps, framesDropped, imageMs, trackMs, searchMs, latencyMs}`: frames processed per
-   * second over the last 2 s, frames skipped because two were in flight, and median
+   * `{fps, framesDropped, imageMs, trackMs, searchMs, latencyMs, embedMs}`: frames processed
+   * per second over the last 2 s, frames skipped because two were in flight, and median
    * milliseconds per stage over the last 300 frames: pixels out of the frame (in the engine's
-   * thread), detect + track + embed where due, search, and capture to answer.
+   * thread), detect + track (+ embed, when embedding on the engine's thread), search, capture
+   * to answer, and a new face's embedding in the embedder worker (sent to vector back).
    */
   get stats() {
     const span = this.#processed.length > 1 ? (this.#processed.at(-1) - this.#processed[0]) / 1000 : 0;
@@ -317,6 +318,7 @@ export async function searchVideo(call, options = {}) {
     faceMatchThreshold,
     maxFaces,
     range,
+    embedIn,
     sortBy = 'TIMESTAMP',
     framesPerSecond = 10,
     onProgress = () => {},
@@ -342,7 +344,7 @@ export async function searchVideo(call, options = {}) {
   const saved = element && { playbackRate: element.playbackRate, muted: element.muted };
   let streamId = null;
   try {
-    ({ streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range }));
+    ({ streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range, embedIn }));
     const durationMillis = probe.durationMillis ?? (element && Number.isFinite(element.duration) ? Math.round(element.duration * 1000) : null);
     const ctx = {
       sampler: new Sampler(1000 / framesPerSecond),

@@ -107,15 +107,24 @@ test('a fake camera: enrolled people named, tracks keep their names, the strange
   );
   assert.ok(run.frames.length >= 60, `frames processed: ${run.frames.length}`);
 
-  // Names per track never change, and each track is named from its first frame.
+  // A track's name never changes: new faces are embedded in the second worker, so a track
+  // may be unnamed for its first frames, then named once, and stays so.
   const names = new Map();
+  const unnamedFrames = new Map();
   for (const f of run.frames) {
     for (const face of f.faces) {
-      if (!names.has(face.index)) names.set(face.index, face.name);
-      assert.equal(face.name, names.get(face.index), `track ${face.index} changed from ${names.get(face.index)} to ${face.name}`);
+      const before = names.get(face.index) ?? null;
+      if (before === null) {
+        names.set(face.index, face.name);
+        if (face.name === null) unnamedFrames.set(face.index, (unnamedFrames.get(face.index) ?? 0) + 1);
+      } else {
+        assert.equal(face.name, before, `track ${face.index} changed from ${before} to ${face.name}`);
+      }
     }
   }
   const named = [...names.values()];
+  // How long new faces waited for their names is the benchmark's business (web/bench/video-bench.mjs).
+  console.log(`frames before a track was named: ${JSON.stringify(Object.fromEntries(unnamedFrames))}`);
   assert.ok(named.includes('obama') && named.includes('penny'), `names: ${named}`);
   // obama keeps one track per pass while he moves (two loops: at most three tracks).
   assert.ok(named.filter((n) => n === 'obama').length <= 3, `obama tracks: ${named}`);
@@ -205,10 +214,13 @@ for (const [file, format, codec, sortBy] of [['scene.webm', 'webm', 'vp8', 'TIME
   });
 }
 
-test('stored video agrees with SearchFacesByImage on the same frames', { skip, timeout: 300_000 }, async () => {
+test('stored video agrees with SearchFacesByImage on the same frames, embedded in the worker or on the engine thread', { skip, timeout: 300_000 }, async () => {
   const page = await enrolledPage();
-  const result = await page.evaluate(async () => {
+  const { checks: result, same } = await page.evaluate(async () => {
     const out = await lk.startFaceSearch({ video: '/videos/scene.webm', collectionId: 'door', faceMatchThreshold: 80, framesPerSecond: 5 });
+    const inThread = await lk.startFaceSearch({ video: '/videos/scene.webm', collectionId: 'door', faceMatchThreshold: 80, framesPerSecond: 5, embedIn: 'thread' });
+    const digest = (r) => JSON.stringify(r.persons.map((p) => [p.timestamp, p.person.index, p.faceMatches.map((m) => [m.face.faceId, m.similarity])]));
+    const same = digest(out) === digest(inThread);
     // The same frames, decoded again by ffmpeg (frame n of f%03d.png, from 1, is at n/30 s),
     // searched as photos.
     const times = [...new Set(out.persons.map((p) => p.timestamp))];
@@ -219,8 +231,9 @@ test('stored video agrees with SearchFacesByImage on the same frames', { skip, t
       const photo = await lk.searchFacesByImage({ collectionId: 'door', image, faceMatchThreshold: 80, maxFaces: 1 }).catch((e) => ({ error: e.name }));
       checks.push({ t, photo, video: out.persons.filter((p) => p.timestamp === t) });
     }
-    return checks;
+    return { checks, same };
   });
+  assert.ok(same, 'embedding in the worker and on the engine thread gave different persons');
   const iou = (a, b) => {
     const x = Math.max(0, Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left));
     const y = Math.max(0, Math.min(a.top + a.height, b.top + b.height) - Math.max(a.top, b.top));

@@ -12,7 +12,7 @@ use crate::api::{
 use crate::error::{CollectionError, Result};
 use crate::service::Collections;
 use crate::store::Store;
-use likeness_vision::video::{FaceStream, StreamFrame, VideoConfig};
+use likeness_vision::video::{EmbedRequest, FaceStream, Resolved, StreamFrame, VideoConfig};
 use likeness_vision::{FaceDetail, FaceEngine, RgbImage};
 use std::collections::BTreeMap;
 
@@ -61,25 +61,57 @@ impl VideoFaceSearch {
         Ok(self.stream.process(engine, frame, timestamp_ms)?)
     }
 
+    /// The image half without the embedder: detect and track, and return the faces to embed
+    /// as aligned crops. Embed them anywhere (`FaceEngine::embed_chip`, e.g. in another
+    /// worker, so a new face does not hold up the next frames) and hand each vector to
+    /// [`resolve`](Self::resolve); until then the face's track reports no new matches.
+    pub fn track_deferred(
+        &mut self,
+        engine: &FaceEngine,
+        frame: &RgbImage,
+        timestamp_ms: u64,
+    ) -> Result<(StreamFrame, Vec<EmbedRequest>)> {
+        Ok(self.stream.process_deferred(engine, frame, timestamp_ms)?)
+    }
+
+    /// A deferred embedding is back: check its track still shows the same face (a new track
+    /// if not), search it, and keep the track's best matches. None when the track has ended.
+    pub fn resolve<S: Store>(
+        &mut self,
+        engine: &FaceEngine,
+        collections: &Collections<S>,
+        index: u32,
+        embedding: &[f32],
+    ) -> Result<Option<Resolved>> {
+        let Some(resolved) = self.stream.resolve(engine, index, embedding) else { return Ok(None) };
+        self.record(collections, resolved.index, embedding)?;
+        Ok(Some(resolved))
+    }
+
+    /// Search one embedding of track `index` and keep the track's best matches.
+    fn record<S: Store>(&mut self, collections: &Collections<S>, index: u32, embedding: &[f32]) -> Result<()> {
+        let found = collections.search_faces_by_vector(
+            &self.input.collection_id,
+            embedding,
+            self.input.face_match_threshold,
+            Some(self.input.max_faces.unwrap_or(DEFAULT_VIDEO_MATCHES)),
+        )?;
+        let evidence: Vec<(String, f32)> = found.iter().map(|m| (m.face.face_id.clone(), m.similarity)).collect();
+        self.stream.record_matches(index, &evidence);
+        let best = self.best.entry(index).or_default();
+        if top(&found) > top(best) {
+            *best = found;
+        }
+        Ok(())
+    }
+
     /// The collection half: search the embedded faces of a tracked frame and report every
     /// tracked face with its track's best matches so far.
     pub fn search<S: Store>(&mut self, collections: &Collections<S>, out: StreamFrame) -> Result<FrameSearch> {
         let mut responses = Vec::with_capacity(out.faces.len());
         for face in out.faces {
             if let Some(embedding) = &face.embedding {
-                let found = collections.search_faces_by_vector(
-                    &self.input.collection_id,
-                    embedding,
-                    self.input.face_match_threshold,
-                    Some(self.input.max_faces.unwrap_or(DEFAULT_VIDEO_MATCHES)),
-                )?;
-                let evidence: Vec<(String, f32)> =
-                    found.iter().map(|m| (m.face.face_id.clone(), m.similarity)).collect();
-                self.stream.record_matches(face.index, &evidence);
-                let best = self.best.entry(face.index).or_default();
-                if top(&found) > top(best) {
-                    *best = found;
-                }
+                self.record(collections, face.index, embedding)?;
             }
             self.seen.push((out.timestamp_ms, face.index, face.face.clone()));
             responses.push(FaceSearchResponse {

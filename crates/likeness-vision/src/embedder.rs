@@ -57,13 +57,29 @@ impl Embedder {
     /// The L2-normalised vector of one detected face: the mean of the aligned crop's and its
     /// mirror image's descriptors.
     pub fn embed(&self, img: &RgbImage, det: &Detection) -> Result<Vec<f32>, VisionError> {
-        let pixels = align(img, det, &self.template);
+        self.embed_chip(&self.chip(img, det))
+    }
+
+    /// The aligned crop the network reads (`size` x `size` RGB, 0-255, row-major): what
+    /// [`Embedder::embed_chip`] takes, so detection and embedding can run in different places.
+    pub fn chip(&self, img: &RgbImage, det: &Detection) -> Vec<f32> {
+        align(img, det, &self.template)
+    }
+
+    /// The L2-normalised vector of an aligned crop from [`Embedder::chip`] (flip-averaged).
+    pub fn embed_chip(&self, pixels: &[f32]) -> Result<Vec<f32>, VisionError> {
         let size = self.template.size;
+        if pixels.len() != size * size * 3 {
+            return Err(VisionError::InvalidParameter(format!(
+                "a face chip has {} values, expected {size} x {size} x 3",
+                pixels.len()
+            )));
+        }
         let mirrored: Vec<f32> = pixels
             .chunks_exact(size * 3)
             .flat_map(|row| row.chunks_exact(3).rev().flat_map(|p| [p[0], p[1], p[2]]))
             .collect();
-        let mut v = self.descriptor(&pixels)?;
+        let mut v = self.descriptor(pixels)?;
         for (acc, x) in v.iter_mut().zip(self.descriptor(&mirrored)?) {
             *acc += x;
         }

@@ -152,6 +152,18 @@ impl FaceEngine {
         })
     }
 
+    /// The embedder's aligned crop of a located face, for [`FaceEngine::embed_chip`]
+    /// elsewhere (another worker, another thread).
+    pub fn chip(&self, img: &RgbImage, face: &LocatedFace) -> Vec<f32> {
+        self.embedder.chip(img, &face.detection)
+    }
+
+    /// The vector of a crop from [`FaceEngine::chip`]: the same vector [`FaceEngine::embed`]
+    /// gives for the face.
+    pub fn embed_chip(&self, chip: &[f32]) -> Result<Vec<f32>, VisionError> {
+        self.embedder.embed_chip(chip)
+    }
+
     /// DetectFaces.
     pub fn detect_faces(&self, input: ImageInput<'_>) -> Result<DetectFacesOutput, VisionError> {
         let DecodedImage { image, orientation_correction } = decode(input)?;

@@ -68,6 +68,23 @@ pub struct StreamFrame {
 /// ends and a new one starts in its place.
 const SAME_FACE_MIN_SIMILARITY: f32 = 50.0;
 
+/// A face the tracker wants embedded, as the embedder's aligned crop: embed it anywhere
+/// ([`FaceEngine::embed_chip`], e.g. in another worker) and give the vector back to
+/// [`FaceStream::resolve`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedRequest {
+    pub index: u32,
+    pub chip: Vec<f32>,
+}
+
+/// Where a resolved embedding landed: its track (a new one when the face turned out to be
+/// someone else's, `split_from` then naming the track that ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub index: u32,
+    pub split_from: Option<u32>,
+}
+
 /// A video or live stream being read, frame by frame.
 #[derive(Debug, Clone)]
 pub struct FaceStream {
@@ -75,11 +92,18 @@ pub struct FaceStream {
     tracker: Tracker,
     /// Each live track's last embedding, to check later views against.
     references: HashMap<u32, Vec<f32>>,
+    /// Tracks split by a resolved embedding, reported as ended with the next frame.
+    split_ended: Vec<u32>,
 }
 
 impl FaceStream {
     pub fn new(config: VideoConfig) -> Self {
-        FaceStream { config, tracker: Tracker::new(config.tracker), references: HashMap::new() }
+        FaceStream {
+            config,
+            tracker: Tracker::new(config.tracker),
+            references: HashMap::new(),
+            split_ended: Vec::new(),
+        }
     }
 
     /// Detect, track and (where due) embed the faces of the frame at `timestamp_ms` (never
@@ -90,6 +114,31 @@ impl FaceStream {
         frame: &RgbImage,
         timestamp_ms: u64,
     ) -> Result<StreamFrame, VisionError> {
+        let (mut out, requests) = self.process_deferred(engine, frame, timestamp_ms)?;
+        for request in requests {
+            let embedding = engine.embed_chip(&request.chip)?;
+            let Some(face) = out.faces.iter_mut().find(|f| f.index == request.index) else { continue };
+            if let Some(resolved) = self.resolve(engine, request.index, &embedding) {
+                if let Some(old) = resolved.split_from {
+                    out.ended.push(old);
+                    self.split_ended.retain(|&i| i != old);
+                    (face.index, face.started) = (resolved.index, true);
+                }
+            }
+            face.embedding = Some(embedding);
+        }
+        Ok(out)
+    }
+
+    /// Detect and track the faces of the frame at `timestamp_ms`, and say which faces to
+    /// embed (as aligned crops) without embedding them: the caller embeds them wherever it
+    /// likes and hands the vectors to [`FaceStream::resolve`], now or some frames later.
+    pub fn process_deferred(
+        &mut self,
+        engine: &FaceEngine,
+        frame: &RgbImage,
+        timestamp_ms: u64,
+    ) -> Result<(StreamFrame, Vec<EmbedRequest>), VisionError> {
         let mut located = engine.locate_frame(frame, self.config.range)?;
         located.truncate(self.config.max_faces);
         let observations: Vec<Observation> = located
@@ -100,31 +149,40 @@ impl FaceStream {
             })
             .collect();
         let update = self.tracker.update(timestamp_ms, &observations)?;
-        let mut ended = update.ended;
+        let mut ended = std::mem::take(&mut self.split_ended);
+        ended.extend(update.ended);
         for index in &ended {
             self.references.remove(index);
         }
         let mut faces = Vec::with_capacity(update.assignments.len());
+        let mut requests = Vec::new();
         for a in update.assignments {
             let f = &located[a.observation];
-            let (mut index, mut started) = (a.track, a.started);
-            let embedding = if a.embed { Some(engine.embed(frame, f)?.embedding) } else { None };
-            if let Some(e) = &embedding {
-                // Someone else in this track's place (a cut, a swap): a new track from here.
-                let other =
-                    self.references.get(&index).is_some_and(|r| engine.similarity(r, e) < SAME_FACE_MIN_SIMILARITY);
-                if other {
-                    if let Some(new_index) = self.tracker.split(index) {
-                        self.references.remove(&index);
-                        ended.push(index);
-                        (index, started) = (new_index, true);
-                    }
-                }
-                self.references.insert(index, e.clone());
+            if a.embed {
+                requests.push(EmbedRequest { index: a.track, chip: engine.chip(frame, f) });
             }
-            faces.push(StreamFace { index, started, face: f.detail.clone(), embedding });
+            faces.push(StreamFace { index: a.track, started: a.started, face: f.detail.clone(), embedding: None });
         }
-        Ok(StreamFrame { timestamp_ms, faces, ended })
+        Ok((StreamFrame { timestamp_ms, faces, ended }, requests))
+    }
+
+    /// Take the embedding of an [`EmbedRequest`] for track `index`. A view that is someone
+    /// else's face (a cut, two people swapping places) ends the track and starts a new one in
+    /// its place. None when the track has ended since.
+    pub fn resolve(&mut self, engine: &FaceEngine, index: u32, embedding: &[f32]) -> Option<Resolved> {
+        self.tracker.tracks().iter().find(|t| t.index == index)?;
+        let other =
+            self.references.get(&index).is_some_and(|r| engine.similarity(r, embedding) < SAME_FACE_MIN_SIMILARITY);
+        let mut resolved = Resolved { index, split_from: None };
+        if other {
+            if let Some(new_index) = self.tracker.split(index) {
+                self.references.remove(&index);
+                self.split_ended.push(index);
+                resolved = Resolved { index: new_index, split_from: Some(index) };
+            }
+        }
+        self.references.insert(resolved.index, embedding.to_vec());
+        Some(resolved)
     }
 
     /// What a track's embedding matched (identity, similarity 0-100).

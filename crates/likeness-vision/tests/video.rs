@@ -152,6 +152,57 @@ fn someone_else_in_a_tracks_place_starts_a_new_track() {
     assert!(seen.iter().filter(|s| s.0 < 15).all(|s| s.1 == before), "penny's track split: {seen:?}");
 }
 
+#[test]
+fn deferred_embeddings_are_the_same_vectors_and_land_on_their_tracks_later() {
+    // The two-worker path: frames are tracked without the embedder, the crops are embedded
+    // elsewhere and resolved frames later; the vectors are the ones the inline path computes.
+    let Some(root) = identities() else { return };
+    let (_, penny) = photo(&root, "penny", &first(&root, "penny"));
+    let (_, raj) = photo(&root, "raj", &first(&root, "raj"));
+    let frame_of = |who: &RgbImage| {
+        let mut f = blank();
+        paste(&mut f, who, 170, 60, 320);
+        f
+    };
+    let mut inline = FaceStream::new(VideoConfig::default());
+    let mut deferred = FaceStream::new(VideoConfig::default());
+    let first_inline = inline.process(engine(), &frame_of(&penny), 0).unwrap();
+    let (first, requests) = deferred.process_deferred(engine(), &frame_of(&penny), 0).unwrap();
+    assert_eq!(requests.len(), 1);
+    assert!(first.faces[0].embedding.is_none() && first.faces[0].started);
+    let vector = engine().embed_chip(&requests[0].chip).unwrap();
+    assert_eq!(Some(&vector), first_inline.faces[0].embedding.as_ref(), "the crop's vector is the inline vector");
+    // Two frames later the vector comes back: same track, no split.
+    for t in [200, 400] {
+        let (_, more) = deferred.process_deferred(engine(), &frame_of(&penny), t).unwrap();
+        assert!(more.is_empty(), "embedded once, not every frame");
+    }
+    let r = deferred.resolve(engine(), requests[0].index, &vector).unwrap();
+    assert_eq!((r.index, r.split_from), (requests[0].index, None));
+    // raj takes her place; his recheck comes back as someone else: a new track, and the old
+    // one is reported ended with the next frame.
+    let mut recheck = None;
+    let mut t = 600;
+    while recheck.is_none() && t < 4000 {
+        let (_, r) = deferred.process_deferred(engine(), &frame_of(&raj), t).unwrap();
+        recheck = r.into_iter().next();
+        t += 200;
+    }
+    let recheck = recheck.expect("a recheck within the recheck period");
+    let his = engine().embed_chip(&recheck.chip).unwrap();
+    let split = deferred.resolve(engine(), recheck.index, &his).unwrap();
+    assert_eq!(split.split_from, Some(r.index));
+    assert_ne!(split.index, r.index);
+    let (next, _) = deferred.process_deferred(engine(), &frame_of(&raj), t).unwrap();
+    assert_eq!(next.ended, vec![r.index]);
+    assert_eq!(next.faces[0].index, split.index);
+    // A vector for a track that has ended lands nowhere.
+    for k in 1..=20 {
+        deferred.process_deferred(engine(), &blank(), t + 33 * k).unwrap();
+    }
+    assert_eq!(deferred.resolve(engine(), split.index, &his), None);
+}
+
 fn first(root: &PathBuf, person: &str) -> String {
     let mut files: Vec<String> =
         std::fs::read_dir(root.join(person)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();

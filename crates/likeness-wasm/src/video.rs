@@ -1,6 +1,7 @@
 //! Face search over video frames for the JS layer: a [`FaceSearchStream`] per video or
-//! camera, fed one frame at a time in two halves, so the host can run the image half
-//! (detect, track, embed; no collections) outside its locks and the search half inside.
+//! camera, fed one frame at a time in halves, so the host can run the image half (detect,
+//! track; no collections) outside its locks, embed new faces wherever it likes (`embedChip`,
+//! in a second worker), and search inside its locks (`faceSearchResolve`, `faceSearchMatch`).
 
 use crate::interop::{self, collection_error, request, response};
 use crate::{run, Engine};
@@ -45,27 +46,69 @@ impl Engine {
         Ok(FaceSearchStream { state: Rc::new(RefCell::new(State { search, tracked: VecDeque::new() })) })
     }
 
-    /// The image half of a frame at `timestampMs` (never earlier than the last): detect,
-    /// track, embed where due. Synchronous; needs no collection lock. Returns how many faces
-    /// were embedded (new tracks, clearly better views).
-    #[wasm_bindgen(js_name = faceSearchTrack)]
-    pub fn face_search_track(
+    /// The image half of a frame at `timestampMs` (never earlier than the last), which needs
+    /// no collection lock: detect and track, and return the faces to embed as `[{index, chip:
+    /// Float32Array}]` (aligned crops for `embedChip`, here or in another worker); hand each
+    /// vector back to `faceSearchResolve`.
+    #[wasm_bindgen(js_name = faceSearchTrackDeferred)]
+    pub fn face_search_track_deferred(
         &self,
         stream: &FaceSearchStream,
         image: JsValue,
         timestamp_ms: f64,
-    ) -> Result<u32, JsValue> {
+    ) -> Result<js_sys::Array, JsValue> {
         if !(timestamp_ms.is_finite() && timestamp_ms >= 0.0) {
             return Err(interop::error("InvalidParameterException", "timestamp: milliseconds, 0 or more"));
         }
         let image = interop::image(&image)?;
         let decoded = likeness_vision::decode(image.as_input()).map_err(interop::vision_error)?;
         let mut state = stream.state.borrow_mut();
-        let tracked =
-            state.search.track(&self.inner.vision, &decoded.image, timestamp_ms as u64).map_err(collection_error)?;
-        let embedded = tracked.faces.iter().filter(|f| f.embedding.is_some()).count() as u32;
+        let (tracked, requests) = state
+            .search
+            .track_deferred(&self.inner.vision, &decoded.image, timestamp_ms as u64)
+            .map_err(collection_error)?;
         state.tracked.push_back(tracked);
-        Ok(embedded)
+        let out = js_sys::Array::new();
+        for r in requests {
+            let item = js_sys::Object::new();
+            js_sys::Reflect::set(&item, &"index".into(), &r.index.into())?;
+            js_sys::Reflect::set(&item, &"chip".into(), &js_sys::Float32Array::from(r.chip.as_slice()))?;
+            out.push(&item);
+        }
+        Ok(out)
+    }
+
+    /// A face's vector from `embedChip` for track `index`: check the track still shows that
+    /// face, search it, keep the track's best matches. Resolves `{Index, SplitFrom}` (a new
+    /// track when the face was someone else's) or null when the track has ended.
+    #[wasm_bindgen(js_name = faceSearchResolve)]
+    pub fn face_search_resolve(&self, stream: &FaceSearchStream, index: u32, embedding: Vec<f32>) -> Promise {
+        let state = stream.state.clone();
+        run(&self.inner, move |inner| async move {
+            let c = inner.collections().await?;
+            let resolved =
+                state.borrow_mut().search.resolve(&inner.vision, &c, index, &embedding).map_err(collection_error)?;
+            let out = js_sys::Object::new();
+            match resolved {
+                None => Ok(JsValue::NULL),
+                Some(r) => {
+                    js_sys::Reflect::set(&out, &"Index".into(), &r.index.into())?;
+                    js_sys::Reflect::set(
+                        &out,
+                        &"SplitFrom".into(),
+                        &r.split_from.map_or(JsValue::NULL, JsValue::from),
+                    )?;
+                    Ok(out.into())
+                }
+            }
+        })
+    }
+
+    /// The vector of an aligned face crop from `faceSearchTrackDeferred` (150 x 150 RGB,
+    /// 0-255): the same vector the photo path gives that face.
+    #[wasm_bindgen(js_name = embedChip)]
+    pub fn embed_chip(&self, chip: &[f32]) -> Result<Vec<f32>, JsValue> {
+        self.inner.vision.embed_chip(chip).map_err(interop::vision_error)
     }
 
     /// The collection half of the oldest tracked frame: search what was embedded and answer
