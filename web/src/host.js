@@ -225,13 +225,12 @@ export class Host {
     const spec = OPERATIONS[method];
     if (!spec) throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
     if (this.stopped) throw this.stopped;
+    if (method === 'faceSearchFrame') return this.#faceSearchFrame(spec, request ?? {});
     // Bitmaps and video frames become RGBA here, before the lock: other tabs wait only for
     // the engine, not for this tab's pixel copies.
-    const imageStart = performance.now();
-    const { images, rest } = engineInputs(spec, request ?? {});
-    const imageMs = performance.now() - imageStart;
+    const { images, rest } = await engineInputs(spec, request ?? {});
     try {
-      if (method.startsWith('faceSearch')) return await this.#faceSearch(method, images, rest, imageMs);
+      if (method.startsWith('faceSearch')) return await this.#faceSearch(method, images, rest);
       // Detection and embedding need no collection state: done here, before the lock.
       const prepared = spec.prepared ? this.#prepare(method, images, rest) : null;
       const run = () => Promise.race([this.#invoke(method, images, rest, prepared), this.trapped]);
@@ -300,8 +299,32 @@ export class Host {
     }
   }
 
+  /**
+   * One video frame. Frames may arrive while earlier ones wait for the database lock, and
+   * their pixels come out asynchronously: each takes its turn for pixels + tracking, so
+   * frames are tracked in the order they came, and only the searches wait on the lock.
+   */
+  async #faceSearchFrame(spec, request) {
+    const previous = this.frameTurn ?? Promise.resolve();
+    let release;
+    this.frameTurn = new Promise((resolve) => {
+      release = resolve;
+    });
+    try {
+      await previous;
+      const imageStart = performance.now();
+      const { images, rest } = await engineInputs(spec, request);
+      return await this.#faceSearch('faceSearchFrame', images, rest, performance.now() - imageStart, release);
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) this.#stop(e);
+      throw this.stopped ?? LikenessError.from(e);
+    } finally {
+      release();
+    }
+  }
+
   /** Face search over video: streams live here, one per video or camera. */
-  async #faceSearch(method, images, rest, imageMs) {
+  async #faceSearch(method, images, rest, imageMs = 0, tracked = () => {}) {
     const e = this.engine;
     this.streams ??= new Map();
     const stream = () => {
@@ -329,6 +352,7 @@ export class Host {
         // The image half outside the database's lock; only the search takes it.
         const t0 = performance.now();
         const requests = e.faceSearchTrackDeferred(s.wasm, images[0], rest.timestamp);
+        tracked(); // the next frame may take its turn
         const worker = s.offThread && this.embedder?.ready ? this.embedder : null;
         const inline = [];
         for (const r of requests) {
@@ -485,13 +509,13 @@ class EmbedWorker {
 }
 
 /** Split a request into the engine's images (in `spec.images` order) and the other fields. */
-function engineInputs(spec, request) {
+async function engineInputs(spec, request) {
   const images = [];
   const rest = { ...request };
   for (const key of spec.images ?? []) {
     if (rest[key] == null) throw new LikenessError('InvalidParameterException', `${key} is required`);
     try {
-      images.push(engineImage(rest[key]));
+      images.push(await engineImage(rest[key]));
     } catch (e) {
       throw new LikenessError('InvalidImageFormatException', `cannot read the image: ${e.message}`);
     }
