@@ -164,21 +164,34 @@ function uint(bytes, at, n) {
   return v;
 }
 
+/**
+ * The EBML elements in bytes[start, end): `{id, body, stop}` (the body is bytes[body,
+ * stop)). An element of unknown size runs to `end` and is the last one yielded: its children
+ * follow it directly, so the caller reads them by descending into it.
+ */
+function* elements(bytes, start, end) {
+  let at = start;
+  while (at < end) {
+    const id = vint(bytes, at, true);
+    if (!id) return;
+    const size = vint(bytes, at + id.length, false);
+    if (!size) return;
+    const body = at + id.length + size.length;
+    const stop = size.unknown ? end : Math.min(end, body + size.value);
+    yield { id: id.value, body, stop };
+    if (size.unknown) return;
+    at = stop;
+  }
+}
+
 function probeEbml(bytes) {
   const out = {};
   let scale = 1e6;
   let duration = null;
   const walk = (start, end, track) => {
-    let at = start;
-    while (at < end) {
-      const id = vint(bytes, at, true);
-      if (!id) return;
-      const size = vint(bytes, at + id.length, false);
-      if (!size) return;
-      const body = at + id.length + size.length;
-      const stop = size.unknown ? end : Math.min(end, body + size.value);
-      if (id.value === EBML.Cluster) return;
-      if (id.value === EBML.TrackEntry) {
+    for (const { id, body, stop } of elements(bytes, start, end)) {
+      if (id === EBML.Cluster) return;
+      if (id === EBML.TrackEntry) {
         const t = {};
         walk(body, stop, t);
         if (t.type === 1 && !out.codec) {
@@ -187,12 +200,11 @@ function probeEbml(bytes) {
           out.frameHeight = t.height ?? null;
           out.frameRate = t.defaultDuration ? round2(1e9 / t.defaultDuration) : null;
         }
-      } else if (MASTERS.has(id.value)) {
+      } else if (MASTERS.has(id)) {
         walk(body, stop, track);
-        if (size.unknown) return; // its children ran to the end of what was read
       } else if (stop <= bytes.length) {
         const n = stop - body;
-        switch (id.value) {
+        switch (id) {
           case EBML.DocType:
             out.format = ascii(bytes, body, n).replace(/\0+$/, '');
             break;
@@ -219,8 +231,6 @@ function probeEbml(bytes) {
             break;
         }
       }
-      if (size.unknown) return;
-      at = stop;
     }
   };
   walk(0, bytes.length, null);
@@ -397,15 +407,8 @@ function demuxEbml(bytes) {
     samples.push({ key: key ?? (flags & 0x80) !== 0, timestamp: Math.round((ticks * scale) / 1000), duration: 0, data: bytes.subarray(at + 3, end) });
   };
   const walk = (start, end, track) => {
-    let at = start;
-    while (at < end) {
-      const id = vint(bytes, at, true);
-      if (!id) return;
-      const size = vint(bytes, at + id.length, false);
-      if (!size) return;
-      const body = at + id.length + size.length;
-      const stop = size.unknown ? end : Math.min(end, body + size.value);
-      switch (id.value) {
+    for (const { id, body, stop } of elements(bytes, start, end)) {
+      switch (id) {
         case EBML.Segment:
         case EBML.Tracks:
         case EBML.Info:
@@ -434,35 +437,22 @@ function demuxEbml(bytes) {
           break;
         case ID.BlockGroup: {
           // A Block without a ReferenceBlock is a key frame.
-          const kids = [];
-          let k = body;
-          while (k < stop) {
-            const kid = vint(bytes, k, true);
-            const ksize = kid && vint(bytes, k + kid.length, false);
-            if (!kid || !ksize) break;
-            kids.push({ id: kid.value, body: k + kid.length + ksize.length, end: Math.min(stop, k + kid.length + ksize.length + ksize.value) });
-            k = kids.at(-1).end;
-          }
+          const kids = [...elements(bytes, body, stop)];
           const b = kids.find((x) => x.id === ID.Block);
-          if (b) block(b.body, b.end, !kids.some((x) => x.id === ID.ReferenceBlock));
+          if (b) block(b.body, b.stop, !kids.some((x) => x.id === ID.ReferenceBlock));
           break;
         }
         default:
           if (track) {
             const n = stop - body;
-            if (id.value === EBML.TrackType) track.type = uint(bytes, body, n);
-            else if (id.value === ID.TrackNumber) track.number = uint(bytes, body, n);
-            else if (id.value === EBML.CodecID) track.codecId = ascii(bytes, body, n).replace(/\0+$/, '');
-            else if (id.value === ID.CodecPrivate) track.private = bytes.slice(body, stop);
-            else if (id.value === EBML.PixelWidth) track.width = uint(bytes, body, n);
-            else if (id.value === EBML.PixelHeight) track.height = uint(bytes, body, n);
+            if (id === EBML.TrackType) track.type = uint(bytes, body, n);
+            else if (id === ID.TrackNumber) track.number = uint(bytes, body, n);
+            else if (id === EBML.CodecID) track.codecId = ascii(bytes, body, n).replace(/\0+$/, '');
+            else if (id === ID.CodecPrivate) track.private = bytes.slice(body, stop);
+            else if (id === EBML.PixelWidth) track.width = uint(bytes, body, n);
+            else if (id === EBML.PixelHeight) track.height = uint(bytes, body, n);
           }
       }
-      if (size.unknown && !(id.value === EBML.Segment || id.value === EBML.Cluster)) return;
-      // An unknown-size Cluster ends where the next Cluster (or the end) begins: its children
-      // were read by walking to `end`, so stop here.
-      if (size.unknown) return;
-      at = stop;
     }
   };
   walk(0, bytes.length, null);
