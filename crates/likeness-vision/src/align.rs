@@ -85,3 +85,24 @@ mod tests {
         }
     }
 }
+
+/// The embedder's template at 16 px (dlib's mean face scaled by 16/150).
+const APPEARANCE_TEMPLATE: AlignmentTemplate = AlignmentTemplate {
+    size: 16,
+    landmarks: [(5.072, 4.971), (10.718, 4.971), (7.895, 8.167), (7.895, 10.989)],
+    zoom: 1.0,
+    shift_y: 0.0,
+};
+
+/// See [`crate::FaceEngine::appearance`].
+pub(crate) fn appearance(img: &RgbImage, det: &Detection) -> Vec<f32> {
+    let crop = align(img, det, &APPEARANCE_TEMPLATE);
+    let mut grey: Vec<f32> = crop.chunks_exact(3).map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]).collect();
+    let mean = grey.iter().sum::<f32>() / grey.len() as f32;
+    grey.iter_mut().for_each(|v| *v -= mean);
+    let norm = grey.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 1e-3 {
+        grey.iter_mut().for_each(|v| *v /= norm);
+    }
+    grey
+}

@@ -152,6 +152,14 @@ impl FaceEngine {
         })
     }
 
+    /// A face's look in 256 numbers: its aligned crop at 16 x 16, grey, mean removed, unit
+    /// length. Two views of one face in consecutive frames correlate near 1; a different face
+    /// in the same place correlates less, which is how the video path notices a cut without
+    /// running the embedder every frame.
+    pub fn appearance(&self, img: &RgbImage, face: &LocatedFace) -> Vec<f32> {
+        crate::align::appearance(img, &face.detection)
+    }
+
     /// The embedder's aligned crop of a located face, for [`FaceEngine::embed_chip`]
     /// elsewhere (another worker, another thread).
     pub fn chip(&self, img: &RgbImage, face: &LocatedFace) -> Vec<f32> {

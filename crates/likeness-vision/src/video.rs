@@ -85,6 +85,14 @@ pub struct Resolved {
     pub split_from: Option<u32>,
 }
 
+/// Below this correlation with the previous frame's appearance, a track's face may be
+/// someone else's: it is embedded again at once rather than at its next recheck.
+const SAME_LOOK_MIN_CORRELATION: f32 = 0.8;
+
+/// An early recheck at most this often per track (ms of video time), so a face whose look
+/// keeps changing (turning, lighting) costs a bounded number of embeddings.
+const EARLY_RECHECK_MIN_MS: u64 = 500;
+
 /// A video or live stream being read, frame by frame.
 #[derive(Debug, Clone)]
 pub struct FaceStream {
@@ -92,6 +100,9 @@ pub struct FaceStream {
     tracker: Tracker,
     /// Each live track's last embedding, to check later views against.
     references: HashMap<u32, Vec<f32>>,
+    /// Each live track's look in its last frame ([`FaceEngine::appearance`]) and when it
+    /// was last embedded early.
+    looks: HashMap<u32, (Vec<f32>, u64)>,
     /// Tracks split by a resolved embedding, reported as ended with the next frame.
     split_ended: Vec<u32>,
 }
@@ -102,6 +113,7 @@ impl FaceStream {
             config,
             tracker: Tracker::new(config.tracker),
             references: HashMap::new(),
+            looks: HashMap::new(),
             split_ended: Vec::new(),
         }
     }
@@ -153,12 +165,25 @@ impl FaceStream {
         ended.extend(update.ended);
         for index in &ended {
             self.references.remove(index);
+            self.looks.remove(index);
         }
         let mut faces = Vec::with_capacity(update.assignments.len());
         let mut requests = Vec::new();
         for a in update.assignments {
             let f = &located[a.observation];
-            if a.embed {
+            // A sudden change of look (a cut, someone stepping into another's place) is
+            // checked now, not at the next periodic recheck.
+            let look = engine.appearance(frame, f);
+            let (changed, early_ms) = match self.looks.get(&a.track) {
+                Some((previous, early_ms)) => {
+                    let correlation: f32 = previous.iter().zip(&look).map(|(a, b)| a * b).sum();
+                    let due = timestamp_ms.saturating_sub(*early_ms) >= EARLY_RECHECK_MIN_MS;
+                    (correlation < SAME_LOOK_MIN_CORRELATION && due && !a.embed, *early_ms)
+                }
+                None => (false, 0),
+            };
+            self.looks.insert(a.track, (look, if changed { timestamp_ms } else { early_ms }));
+            if a.embed || changed {
                 requests.push(EmbedRequest { index: a.track, chip: engine.chip(frame, f) });
             }
             faces.push(StreamFace { index: a.track, started: a.started, face: f.detail.clone(), embedding: None });
@@ -177,6 +202,9 @@ impl FaceStream {
         if other {
             if let Some(new_index) = self.tracker.split(index) {
                 self.references.remove(&index);
+                if let Some(look) = self.looks.remove(&index) {
+                    self.looks.insert(new_index, look);
+                }
                 self.split_ended.push(index);
                 resolved = Resolved { index: new_index, split_from: Some(index) };
             }
