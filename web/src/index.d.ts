@@ -465,7 +465,13 @@ export interface FaceSearchStreamOptions {
    * frames searched one after another, none skipped (VideoFrames carry their timestamps;
    * the frames stay the caller's to close).
    */
-  source: MediaStream | HTMLVideoElement | Iterable<VideoFrame | ImageBitmap | ImageData> | AsyncIterable<VideoFrame | ImageBitmap | ImageData>;
+  source:
+    | MediaStream
+    | HTMLVideoElement
+    /** A camera this stream opens (getUserMedia) and stops with itself; denied: `AccessDeniedException`. */
+    | { camera: MediaTrackConstraints | true }
+    | Iterable<VideoFrame | ImageBitmap | ImageData>
+    | AsyncIterable<VideoFrame | ImageBitmap | ImageData>;
   collectionId: string;
   /** 0-100, default 80. */
   faceMatchThreshold?: number;

@@ -56,7 +56,35 @@ async function videoFor(source) {
   if (source != null && (typeof source[Symbol.asyncIterator] === 'function' || typeof source[Symbol.iterator] === 'function')) {
     return { frames: source };
   }
-  throw new LikenessError('InvalidParameterException', 'source: a MediaStream (camera), an HTMLVideoElement, or an iterable of VideoFrames');
+  if (source != null && typeof source === 'object' && 'camera' in source) {
+    const camera = await openCamera(source.camera === true ? {} : source.camera);
+    const { video } = await videoFor(camera);
+    return { video, owned: true, camera };
+  }
+  throw new LikenessError('InvalidParameterException', 'source: a MediaStream (camera), {camera: constraints}, an HTMLVideoElement, or an iterable of VideoFrames');
+}
+
+/**
+ * A camera by getUserMedia, its failures as typed errors: denied (`AccessDeniedException`),
+ * no camera that fits (`InvalidParameterException`), in use elsewhere (`ResourceInUseException`).
+ */
+async function openCamera(constraints = {}) {
+  if (!globalThis.navigator?.mediaDevices?.getUserMedia) {
+    throw new LikenessError('InvalidParameterException', 'this page cannot open a camera (no navigator.mediaDevices: it needs a secure context, https or localhost)');
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video: constraints, audio: false });
+  } catch (e) {
+    const names = {
+      NotAllowedError: ['AccessDeniedException', 'camera access was denied'],
+      SecurityError: ['AccessDeniedException', 'camera access is not allowed here'],
+      NotFoundError: ['InvalidParameterException', 'no camera found'],
+      OverconstrainedError: ['InvalidParameterException', 'no camera matches the constraints'],
+      NotReadableError: ['ResourceInUseException', 'the camera cannot be read (in use by another application?)'],
+    };
+    const [name, what] = names[e?.name] ?? ['InvalidParameterException', 'cannot open the camera'];
+    throw new LikenessError(name, `${what}: ${e?.message ?? e}`);
+  }
 }
 
 /**
@@ -79,19 +107,28 @@ export class FaceSearchStream {
   #dropped = 0;
   #settle;
   #watchdog = null;
+  /** A camera this stream opened itself (`source: {camera}`): stopped with the stream. */
+  #camera = null;
 
   static async start(call, { source, collectionId, faceMatchThreshold, maxFaces, range, embedIn, onFrame = () => {} } = {}) {
     if (!collectionId) throw new LikenessError('InvalidParameterException', 'collectionId is required');
-    const { video, owned, frames } = await videoFor(source);
-    const { streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range, embedIn });
-    return new FaceSearchStream(call, streamId, video, owned, source, onFrame, frames);
+    const { video, owned, frames, camera } = await videoFor(source);
+    let streamId;
+    try {
+      ({ streamId } = await call('faceSearchStart', { collectionId, faceMatchThreshold, maxFaces, range, embedIn }));
+    } catch (e) {
+      camera?.getTracks().forEach((t) => t.stop());
+      throw e;
+    }
+    return new FaceSearchStream(call, streamId, video, owned, camera ?? source, onFrame, frames, camera);
   }
 
-  constructor(call, id, video, owned, source, onFrame, frames) {
+  constructor(call, id, video, owned, source, onFrame, frames, camera) {
     this.#call = call;
     this.#id = id;
     this.#video = video;
     this.#owned = owned;
+    this.#camera = camera ?? null;
     this.#onFrame = onFrame;
     this.done = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
@@ -200,7 +237,7 @@ export class FaceSearchStream {
     return (await this.#call('faceSearchPersons', { streamId: this.#id, sortBy })).persons;
   }
 
-  /** Stop: no more frames are sent; `done` resolves. The camera itself is the caller's. */
+  /** Stop: no more frames are sent; `done` resolves. A camera the caller opened stays open. */
   async stop() {
     await this.#finish(null);
   }
@@ -209,6 +246,7 @@ export class FaceSearchStream {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#watchdog);
+    this.#camera?.getTracks().forEach((t) => t.stop());
     if (this.#owned) {
       this.#video.pause();
       this.#video.srcObject = null;

@@ -305,3 +305,38 @@ test('stored video: what is not a playable video fails with a typed error; cance
   assert.equal(out.faces, 3, 'the collection changed');
   await page.close();
 });
+
+test('a camera the stream opens itself: frames flow, and a denied camera is AccessDeniedException with nothing changed', { skip, timeout: 300_000 }, async () => {
+  const page = await enrolledPage();
+  const opened = await page.evaluate(async () => {
+    let frames = 0;
+    const stream = await lk.startFaceSearchStream({ source: { camera: { width: 640, height: 480 } }, collectionId: 'door', onFrame: () => (frames += 1) });
+    await new Promise((r) => setTimeout(r, 2000));
+    await stream.stop();
+    return { frames, done: await stream.done.then(() => 'resolved', (e) => e.name) };
+  });
+  assert.ok(opened.frames > 10, `frames from the camera it opened: ${opened.frames}`);
+  assert.equal(opened.done, 'resolved');
+  await page.close();
+
+  // A browser whose user says no: no fake-UI auto-accept, camera permission not granted.
+  const denying = await launchChromium(['--use-fake-device-for-media-stream', '--deny-permission-prompts']);
+  try {
+    const p = await denying.context.newPage();
+    await p.goto(`${web.origin}/pages/harness.html`);
+    await p.waitForFunction('window.harnessReady === true');
+    const denied = await p.evaluate(async () => {
+      const lk = await Likeness.open({ database: null });
+      await lk.createCollection({ collectionId: 'door' });
+      const error = await lk
+        .startFaceSearchStream({ source: { camera: true }, collectionId: 'door' })
+        .then(() => 'started', (e) => `${e.name}: ${e.message}`);
+      return { error, faces: (await lk.describeCollection({ collectionId: 'door' })).faceCount };
+    });
+    console.log(`denied camera: ${denied.error}`);
+    assert.match(denied.error, /^AccessDeniedException: camera access was denied/);
+    assert.equal(denied.faces, 0);
+  } finally {
+    await denying.close();
+  }
+});
