@@ -340,3 +340,38 @@ test('a camera the stream opens itself: frames flow, and a denied camera is Acce
     await denying.close();
   }
 });
+
+test('a sequence of VideoFrames: every frame searched in order with its own timestamp; a bad item ends the search typed', { skip, timeout: 300_000 }, async () => {
+  const page = await enrolledPage();
+  const out = await page.evaluate(async () => {
+    const photo = await createImageBitmap(await (await fetch('/data/identities/obama/obama2.jpg')).blob());
+    const canvas = new OffscreenCanvas(640, 480);
+    const ctx = canvas.getContext('2d');
+    async function* frames() {
+      for (let i = 0; i < 12; i++) {
+        ctx.fillStyle = '#606060';
+        ctx.fillRect(0, 0, 640, 480);
+        ctx.drawImage(photo, 100 + 6 * i, 40, (photo.width * 400) / photo.height, 400);
+        const frame = new VideoFrame(canvas, { timestamp: 1_000_000 + i * 40_000 }); // µs
+        yield frame;
+        frame.close(); // the frames stay the caller's
+      }
+    }
+    const seen = [];
+    const stream = await lk.startFaceSearchStream({
+      source: frames(),
+      collectionId: 'door',
+      embedIn: 'thread',
+      onFrame: (f) => seen.push({ t: f.timestamp, names: f.faceSearchResponse.map((r) => r.matchedFaces[0]?.face.externalImageId ?? null) }),
+    });
+    await stream.done;
+    // An iterable that yields something that is not an image.
+    const bad = await lk.startFaceSearchStream({ source: [42], collectionId: 'door' });
+    const badEnd = await bad.done.then(() => 'resolved', (e) => e.name);
+    return { seen, badEnd };
+  });
+  assert.deepEqual(out.seen.map((f) => f.t), Array.from({ length: 12 }, (_, i) => 1000 + i * 40), 'one answer per frame, in order, at its own time');
+  assert.ok(out.seen.every((f) => f.names.length === 1 && f.names[0] === 'obama'), JSON.stringify(out.seen));
+  assert.equal(out.badEnd, 'InvalidParameterException');
+  await page.close();
+});
