@@ -363,7 +363,7 @@ export class Host {
               .then((vector) => {
                 s.embedMs.push(performance.now() - sent);
                 if (s.embedMs.length > 50) s.embedMs.shift();
-                return this.#withLock(() => e.faceSearchResolve(s.wasm, r.index, vector));
+                return this.#withLock(() => e.faceSearchResolve(s.wasm, r.index, rest.timestamp, vector));
               })
               .catch((err) => {
                 if (!s.stopped) s.error ??= LikenessError.from(err);
@@ -376,7 +376,7 @@ export class Host {
         }
         const t1 = performance.now();
         // Embedded here: searched before this frame's answer, so it names the face at once.
-        for (const [index, vector] of inline) await this.#withLock(() => e.faceSearchResolve(s.wasm, index, vector));
+        for (const [index, vector] of inline) await this.#withLock(() => e.faceSearchResolve(s.wasm, index, rest.timestamp, vector));
         const out = await this.#withLock(() => e.faceSearchMatch(s.wasm));
         return {
           ...toCamel(out),

@@ -74,16 +74,30 @@ impl VideoFaceSearch {
         Ok(self.stream.process_deferred(engine, frame, timestamp_ms)?)
     }
 
-    /// A deferred embedding is back: check its track still shows the same face (a new track
-    /// if not), search it, and keep the track's best matches. None when the track has ended.
+    /// A deferred embedding of the frame at `timestamp_ms` is back: check its track still
+    /// shows the same face (a new track if not), search it, and keep the track's best
+    /// matches. None when the track has ended. On a split, the frames seen since
+    /// `timestamp_ms` under the old track move to the new one, so the stored-video answer
+    /// ([`persons`](Self::persons)) names them right even though the vector came late.
     pub fn resolve<S: Store>(
         &mut self,
         engine: &FaceEngine,
         collections: &Collections<S>,
         index: u32,
+        timestamp_ms: u64,
         embedding: &[f32],
     ) -> Result<Option<Resolved>> {
         let Some(resolved) = self.stream.resolve(engine, index, embedding) else { return Ok(None) };
+        if let Some(old) = resolved.split_from {
+            for (t, i, _) in self.seen.iter_mut().rev() {
+                if *t < timestamp_ms {
+                    break;
+                }
+                if *i == old {
+                    *i = resolved.index;
+                }
+            }
+        }
         self.record(collections, resolved.index, embedding)?;
         Ok(Some(resolved))
     }

@@ -114,3 +114,52 @@ fn streaming_and_stored_video_face_search_name_the_enrolled_and_not_the_stranger
     let mut lost = VideoFaceSearch::new(missing, VideoConfig::default()).unwrap();
     assert!(matches!(lost.process(&engine, &c, &frames[0], 0), Err(CollectionError::ResourceNotFound(_))));
 }
+
+#[test]
+fn late_vectors_move_the_frames_since_a_cut_to_the_new_track() {
+    // The two-worker path at its worst: every vector comes back only after the whole video
+    // was tracked. penny's photo is replaced by raj's (never enrolled) in the same place;
+    // when the late vectors show the cut, the frames from it on belong to raj's track.
+    let Some(root) = data() else { return };
+    let engine = FaceEngine::embedded().unwrap();
+    let mut c =
+        block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1)), 1, VectorSpace::of(&engine)))
+            .unwrap();
+    block_on(c.create_collection(&coll("door"))).unwrap();
+    let bytes = std::fs::read(root.join("penny").join("penny1.png")).unwrap();
+    let input = IndexFacesInput {
+        collection_id: "door".into(),
+        external_image_id: Some("penny".into()),
+        max_faces: Some(1),
+        quality_filter: None,
+    };
+    block_on(c.index_faces_image(&engine, &input, ImageInput::Encoded(&bytes))).unwrap();
+    let (penny, raj) = (image(&root, "penny", "penny2.png"), image(&root, "raj", "raj1.png"));
+    let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
+    let mut search = VideoFaceSearch::new(input, VideoConfig::default()).unwrap();
+    let mut late = Vec::new();
+    for i in 0..10u64 {
+        let mut f = RgbImage::filled(640, 480, 96);
+        f.draw_scaled(if i < 5 { &penny } else { &raj }, 170, 60, 320);
+        let (tracked, requests) = search.track_deferred(&engine, &f, i * 100).unwrap();
+        late.extend(requests.into_iter().map(|r| (r.index, i * 100, engine.embed_chip(&r.chip).unwrap())));
+        search.search(&c, tracked).unwrap();
+    }
+    assert_eq!(late.len(), 2, "the first frame and the cut were sent to be embedded");
+    let mut split = None;
+    for (index, t, vector) in &late {
+        let r = search.resolve(&engine, &c, *index, *t, vector).unwrap().expect("the track is live");
+        split = split.or(r.split_from.map(|old| (old, r.index)));
+    }
+    let (old, new) = split.expect("the cut split the track");
+    let persons = search.persons(FaceSearchSortBy::Timestamp);
+    let at = |t: u64| persons.iter().find(|p| p.timestamp == t).unwrap();
+    for t in (0..5).map(|i| i * 100) {
+        assert_eq!(at(t).person.index, old, "penny at {t} ms");
+        assert_eq!(at(t).face_matches[0].face.external_image_id.as_deref(), Some("penny"));
+    }
+    for t in (5..10).map(|i| i * 100) {
+        assert_eq!(at(t).person.index, new, "raj at {t} ms");
+        assert!(at(t).face_matches.is_empty(), "raj matched someone at {t} ms");
+    }
+}

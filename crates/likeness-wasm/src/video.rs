@@ -78,16 +78,26 @@ impl Engine {
         Ok(out)
     }
 
-    /// A face's vector from `embedChip` for track `index`: check the track still shows that
-    /// face, search it, keep the track's best matches. Resolves `{Index, SplitFrom}` (a new
-    /// track when the face was someone else's) or null when the track has ended.
+    /// A face's vector from `embedChip` for track `index`, cropped from the frame at
+    /// `timestampMs`: check the track still shows that face, search it, keep the track's best
+    /// matches. Resolves `{Index, SplitFrom}` (a new track when the face was someone else's)
+    /// or null when the track has ended.
     #[wasm_bindgen(js_name = faceSearchResolve)]
-    pub fn face_search_resolve(&self, stream: &FaceSearchStream, index: u32, embedding: Vec<f32>) -> Promise {
+    pub fn face_search_resolve(
+        &self,
+        stream: &FaceSearchStream,
+        index: u32,
+        timestamp_ms: f64,
+        embedding: Vec<f32>,
+    ) -> Promise {
         let state = stream.state.clone();
         run(&self.inner, move |inner| async move {
             let c = inner.collections().await?;
-            let resolved =
-                state.borrow_mut().search.resolve(&inner.vision, &c, index, &embedding).map_err(collection_error)?;
+            let resolved = state
+                .borrow_mut()
+                .search
+                .resolve(&inner.vision, &c, index, timestamp_ms.max(0.0) as u64, &embedding)
+                .map_err(collection_error)?;
             let out = js_sys::Object::new();
             match resolved {
                 None => Ok(JsValue::NULL),
