@@ -24,7 +24,14 @@ pub struct VideoFaceSearch {
     best: BTreeMap<u32, Vec<FaceMatch>>,
     /// Every face seen, per frame (for [`VideoFaceSearch::persons`]).
     seen: Vec<(u64, u32, FaceDetail)>,
+    /// Recent splits (old track, new track, from this time on): frames tracked before a
+    /// split but searched after it are reported under the new track.
+    splits: Vec<(u32, u32, u64)>,
 }
+
+/// Splits remembered for frames still in flight between tracking and search (a host keeps
+/// a couple at most).
+const RECENT_SPLITS: usize = 16;
 
 const DEFAULT_VIDEO_MATCHES: u32 = 5;
 
@@ -40,7 +47,13 @@ impl VideoFaceSearch {
                 return Err(CollectionError::InvalidParameter(format!("FaceMatchThreshold must be 0-100, got {t}")));
             }
         }
-        Ok(VideoFaceSearch { input, stream: FaceStream::new(config), best: BTreeMap::new(), seen: Vec::new() })
+        Ok(VideoFaceSearch {
+            input,
+            stream: FaceStream::new(config),
+            best: BTreeMap::new(),
+            seen: Vec::new(),
+            splits: Vec::new(),
+        })
     }
 
     /// One frame: [`track`](Self::track) then [`search`](Self::search).
@@ -89,6 +102,10 @@ impl VideoFaceSearch {
     ) -> Result<Option<Resolved>> {
         let Some(resolved) = self.stream.resolve(engine, index, embedding) else { return Ok(None) };
         if let Some(old) = resolved.split_from {
+            if self.splits.len() == RECENT_SPLITS {
+                self.splits.remove(0);
+            }
+            self.splits.push((old, resolved.index, timestamp_ms));
             for (t, i, _) in self.seen.iter_mut().rev() {
                 if *t < timestamp_ms {
                     break;
@@ -123,7 +140,12 @@ impl VideoFaceSearch {
     /// tracked face with its track's best matches so far.
     pub fn search<S: Store>(&mut self, collections: &Collections<S>, out: StreamFrame) -> Result<FrameSearch> {
         let mut responses = Vec::with_capacity(out.faces.len());
-        for face in out.faces {
+        for mut face in out.faces {
+            if let Some(&(_, new, _)) =
+                self.splits.iter().rev().find(|&&(old, _, since)| old == face.index && out.timestamp_ms >= since)
+            {
+                face.index = new;
+            }
             if let Some(embedding) = &face.embedding {
                 self.record(collections, face.index, embedding)?;
             }

@@ -162,4 +162,21 @@ fn late_vectors_move_the_frames_since_a_cut_to_the_new_track() {
         assert_eq!(at(t).person.index, new, "raj at {t} ms");
         assert!(at(t).face_matches.is_empty(), "raj matched someone at {t} ms");
     }
+
+    // The same-thread order: each frame's vectors resolved after it was tracked and before
+    // it is searched. The frame of the cut is already raj's.
+    let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
+    let mut search = VideoFaceSearch::new(input, VideoConfig::default()).unwrap();
+    let mut indexes = Vec::new();
+    for i in 0..10u64 {
+        let mut f = RgbImage::filled(640, 480, 96);
+        f.draw_scaled(if i < 5 { &penny } else { &raj }, 170, 60, 320);
+        let (tracked, requests) = search.track_deferred(&engine, &f, i * 100).unwrap();
+        for r in requests {
+            search.resolve(&engine, &c, r.index, i * 100, &engine.embed_chip(&r.chip).unwrap()).unwrap();
+        }
+        indexes.push(search.search(&c, tracked).unwrap().face_search_response[0].index);
+    }
+    assert!(indexes[..5].iter().all(|&i| i == indexes[0]) && indexes[5..].iter().all(|&i| i == indexes[5]));
+    assert_ne!(indexes[0], indexes[5], "the frame of the cut reported under penny's track: {indexes:?}");
 }
