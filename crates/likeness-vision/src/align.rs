@@ -66,26 +66,6 @@ pub(crate) fn align(img: &RgbImage, det: &Detection, template: &AlignmentTemplat
     warp_rgb(img, &map, template.size, template.size)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn similarity_recovers_a_known_transform() {
-        let from = [(0.0, 0.0), (10.0, 0.0), (5.0, 8.0), (2.0, 3.0)];
-        let (s, t) = (2.0f32, 0.5f32);
-        let to: Vec<(f32, f32)> = from
-            .iter()
-            .map(|&(x, y)| (s * (t.cos() * x - t.sin() * y) + 7.0, s * (t.sin() * x + t.cos() * y) - 3.0))
-            .collect();
-        let m = similarity(&from, &to);
-        for (p, q) in from.iter().zip(&to) {
-            let (x, y) = m.apply(p.0, p.1);
-            assert!((x - q.0).abs() < 1e-3 && (y - q.1).abs() < 1e-3);
-        }
-    }
-}
-
 /// The embedder's template at 16 px (dlib's mean face scaled by 16/150).
 const APPEARANCE_TEMPLATE: AlignmentTemplate = AlignmentTemplate {
     size: 16,
@@ -105,4 +85,24 @@ pub(crate) fn appearance(img: &RgbImage, det: &Detection) -> Vec<f32> {
         grey.iter_mut().for_each(|v| *v /= norm);
     }
     grey
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_recovers_a_known_transform() {
+        let from = [(0.0, 0.0), (10.0, 0.0), (5.0, 8.0), (2.0, 3.0)];
+        let (s, t) = (2.0f32, 0.5f32);
+        let to: Vec<(f32, f32)> = from
+            .iter()
+            .map(|&(x, y)| (s * (t.cos() * x - t.sin() * y) + 7.0, s * (t.sin() * x + t.cos() * y) - 3.0))
+            .collect();
+        let m = similarity(&from, &to);
+        for (p, q) in from.iter().zip(&to) {
+            let (x, y) = m.apply(p.0, p.1);
+            assert!((x - q.0).abs() < 1e-3 && (y - q.1).abs() < 1e-3);
+        }
+    }
 }
