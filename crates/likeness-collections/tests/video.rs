@@ -28,25 +28,31 @@ fn image(root: &PathBuf, person: &str, file: &str) -> RgbImage {
     decode(ImageInput::Encoded(&std::fs::read(root.join(person).join(file)).unwrap())).unwrap().image
 }
 
-#[test]
-fn streaming_and_stored_video_face_search_name_the_enrolled_and_not_the_stranger() {
-    let Some(root) = data() else { return };
+/// The engine and a collection "door" with one photo of each `(person, file)` indexed.
+fn door(root: &PathBuf, people: &[(&str, &str)]) -> (FaceEngine, Collections<MemoryStore>) {
     let engine = FaceEngine::embedded().unwrap();
     let mut c =
         block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1)), 1, VectorSpace::of(&engine)))
             .unwrap();
     block_on(c.create_collection(&coll("door"))).unwrap();
-    for (person, file) in [("obama", "obama.jpg"), ("penny", "penny1.png"), ("howard", "howard1.png")] {
+    for (person, file) in people {
         let bytes = std::fs::read(root.join(person).join(file)).unwrap();
         let input = IndexFacesInput {
             collection_id: "door".into(),
-            external_image_id: Some(person.into()),
+            external_image_id: Some(person.to_string()),
             max_faces: Some(1),
             quality_filter: None,
         };
         let out = block_on(c.index_faces_image(&engine, &input, ImageInput::Encoded(&bytes))).unwrap();
         assert_eq!(out.face_records.len(), 1, "{person}");
     }
+    (engine, c)
+}
+
+#[test]
+fn streaming_and_stored_video_face_search_name_the_enrolled_and_not_the_stranger() {
+    let Some(root) = data() else { return };
+    let (engine, c) = door(&root, &[("obama", "obama.jpg"), ("penny", "penny1.png"), ("howard", "howard1.png")]);
 
     // Other photos than the enrolled ones: obama alone, moving; then penny and raj (never
     // enrolled) together.
@@ -121,19 +127,7 @@ fn late_vectors_move_the_frames_since_a_cut_to_the_new_track() {
     // was tracked. penny's photo is replaced by raj's (never enrolled) in the same place;
     // when the late vectors show the cut, the frames from it on belong to raj's track.
     let Some(root) = data() else { return };
-    let engine = FaceEngine::embedded().unwrap();
-    let mut c =
-        block_on(Collections::open(MemoryStore::default(), Box::new(ManualClock::new(1)), 1, VectorSpace::of(&engine)))
-            .unwrap();
-    block_on(c.create_collection(&coll("door"))).unwrap();
-    let bytes = std::fs::read(root.join("penny").join("penny1.png")).unwrap();
-    let input = IndexFacesInput {
-        collection_id: "door".into(),
-        external_image_id: Some("penny".into()),
-        max_faces: Some(1),
-        quality_filter: None,
-    };
-    block_on(c.index_faces_image(&engine, &input, ImageInput::Encoded(&bytes))).unwrap();
+    let (engine, c) = door(&root, &[("penny", "penny1.png")]);
     let (penny, raj) = (image(&root, "penny", "penny2.png"), image(&root, "raj", "raj1.png"));
     let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
     let mut search = VideoFaceSearch::new(input, VideoConfig::default()).unwrap();
