@@ -6,6 +6,7 @@ import { toCamel, toPascal } from './casing.js';
 import { engineImage } from './images.js';
 import { LikenessError } from './errors.js';
 import { Sync } from './sync.js';
+import { WorkerClient } from './worker-client.js';
 
 export const MODEL_FILES = {
   detectorShort: 'blazeface-short.onnx',
@@ -225,17 +226,17 @@ export class Host {
     const spec = OPERATIONS[method];
     if (!spec) throw new LikenessError('InvalidParameterException', `unknown operation ${method}`);
     if (this.stopped) throw this.stopped;
-    if (method === 'faceSearchFrame') return this.#faceSearchFrame(spec, request ?? {});
-    // Bitmaps and video frames become RGBA here, before the lock: other tabs wait only for
-    // the engine, not for this tab's pixel copies.
-    const { images, rest } = await engineInputs(spec, request ?? {});
     try {
+      if (method === 'faceSearchFrame') return await this.#faceSearchFrame(spec, request ?? {});
+      // Bitmaps and video frames become RGBA here, before the lock: other tabs wait only for
+      // the engine, not for this tab's pixel copies.
+      const { images, rest } = await engineInputs(spec, request ?? {});
       if (method.startsWith('faceSearch')) return await this.#faceSearch(method, images, rest);
       // Detection and embedding need no collection state: done here, before the lock.
       const prepared = spec.prepared ? this.#prepare(method, images, rest) : null;
-      const run = () => Promise.race([this.#invoke(method, images, rest, prepared), this.trapped]);
-      if (!spec.collections || !this.lockName) return await run();
-      const result = await navigator.locks.request(this.lockName, run);
+      const run = () => this.#invoke(method, images, rest, prepared);
+      if (!spec.collections) return await Promise.race([run(), this.trapped]);
+      const result = await this.#withLock(run);
       if (MUTATIONS.has(method)) {
         this.channel?.postMessage({ method, collectionId: request.collectionId ?? result?.collectionId });
         this.sync.localWrite();
@@ -315,9 +316,6 @@ export class Host {
       const imageStart = performance.now();
       const { images, rest } = await engineInputs(spec, request);
       return await this.#faceSearch('faceSearchFrame', images, rest, performance.now() - imageStart, release);
-    } catch (e) {
-      if (e instanceof WebAssembly.RuntimeError) this.#stop(e);
-      throw this.stopped ?? LikenessError.from(e);
     } finally {
       release();
     }
@@ -458,22 +456,17 @@ export class Host {
 class EmbedWorker {
   constructor(assets) {
     this.ready = false;
-    this.pending = new Map();
-    this.nextId = 1;
     try {
       this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     } catch {
       return;
     }
-    this.worker.onmessage = ({ data }) => {
-      const p = this.pending.get(data.id);
-      if (!p) return;
-      this.pending.delete(data.id);
-      if (data.error) p.reject(new LikenessError(data.error.name, data.error.message));
-      else p.resolve(data.result);
+    this.client = new WorkerClient(this.worker);
+    this.worker.onerror = () => {
+      this.ready = false;
+      this.client.failAll(new LikenessError('InternalServerError', 'the embedder worker failed'));
     };
-    this.worker.onerror = () => this.#fail(new LikenessError('InternalServerError', 'the embedder worker failed'));
-    this.#post('open', { database: null, models: assets.models ?? {}, wasm: assets.wasm }).then(
+    this.client.post('open', { database: null, models: assets.models ?? {}, wasm: assets.wasm }).then(
       () => {
         this.ready = !this.closed;
       },
@@ -481,30 +474,16 @@ class EmbedWorker {
     );
   }
 
-  #post(method, request, transfer = []) {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, method, request }, transfer);
-    });
-  }
-
-  #fail(err) {
-    this.ready = false;
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
-  }
-
   /** The vector of one crop (the crop's buffer is transferred). */
   embed(chip) {
-    return this.#post('embedChip', { chip }, [chip.buffer]);
+    return this.client.post('embedChip', { chip }, [chip.buffer]);
   }
 
   close() {
     this.closed = true;
     this.ready = false;
     this.worker?.terminate();
-    this.#fail(new LikenessError('InvalidStateError', 'the embedder worker was closed'));
+    this.client?.failAll(new LikenessError('InvalidStateError', 'the embedder worker was closed'));
   }
 }
 

@@ -12,6 +12,7 @@
 import { describeImage, transferables } from './images.js';
 import { FaceSearchStream, searchVideo } from './video.js';
 import { LikenessError } from './errors.js';
+import { WorkerClient } from './worker-client.js';
 import { OPERATIONS, MODEL_FILES } from './host.js';
 
 export { LikenessError, MODEL_FILES };
@@ -50,24 +51,15 @@ class WorkerTransport {
     t.worker = options.workerUrl
       ? new Worker(options.workerUrl, { type: 'module' })
       : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    t.pending = new Map();
-    t.nextId = 1;
-    t.onProgress = onProgress;
-    t.worker.onmessage = ({ data }) => {
-      if (data.progress) return t.onProgress(data.progress);
-      if (data.syncStatus) return onSyncStatus(data.syncStatus);
-      if (data.stopped) t.stopped = true;
-      const p = t.pending.get(data.id);
-      if (!p) return;
-      t.pending.delete(data.id);
-      if (data.error) p.reject(Object.assign(new LikenessError(data.error.name, data.error.message), data.error.code ? { code: data.error.code } : {}));
-      else p.resolve(data.result);
-    };
+    t.client = new WorkerClient(t.worker, (data) => {
+      if (data.progress) onProgress(data.progress);
+      else if (data.syncStatus) onSyncStatus(data.syncStatus);
+      else if (data.stopped) t.stopped = true;
+      return Boolean(data.progress || data.syncStatus);
+    });
     t.worker.onerror = (ev) => {
       t.stopped = true;
-      const err = new LikenessError('InternalServerError', `worker failed: ${ev.message ?? 'unknown error'}`);
-      for (const p of t.pending.values()) p.reject(err);
-      t.pending.clear();
+      t.client.failAll(new LikenessError('InternalServerError', `worker failed: ${ev.message ?? 'unknown error'}`));
     };
     try {
       t.info = await t.post('open', cloneableOptions(options), []);
@@ -79,11 +71,7 @@ class WorkerTransport {
   }
   post(method, request, transfer) {
     if (this.closed) return Promise.reject(new LikenessError('InvalidStateError', 'the engine was closed'));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, method, request }, transfer);
-    });
+    return this.client.post(method, request, transfer);
   }
   call(method, request) {
     const transfer = [];
@@ -95,8 +83,7 @@ class WorkerTransport {
   close(err = new LikenessError('InvalidStateError', 'the engine was closed')) {
     this.closed = true;
     this.worker.terminate();
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    this.client.failAll(err);
   }
 }
 

@@ -13,6 +13,7 @@ use crate::engine::FaceEngine;
 use crate::error::VisionError;
 use crate::tracker::{Observation, Tracker, TrackerConfig};
 use crate::types::FaceDetail;
+use crate::vector::cosine;
 use std::collections::HashMap;
 
 /// How a stream is read.
@@ -176,7 +177,7 @@ impl FaceStream {
             let look = engine.appearance(frame, f);
             let (changed, early_ms) = match self.looks.get(&a.track) {
                 Some((previous, early_ms)) => {
-                    let correlation: f32 = previous.iter().zip(&look).map(|(a, b)| a * b).sum();
+                    let correlation = cosine(previous, &look);
                     let due = timestamp_ms.saturating_sub(*early_ms) >= EARLY_RECHECK_MIN_MS;
                     (correlation < SAME_LOOK_MIN_CORRELATION && due && !a.embed, *early_ms)
                 }
