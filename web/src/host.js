@@ -70,7 +70,10 @@ async function fetchWithProgress(url, file, onProgress) {
     throw new LikenessError('ModelLoadError', `cannot fetch ${url}: ${e.message}`);
   }
   if (!response.ok) throw new LikenessError('ModelLoadError', `cannot fetch ${url}: HTTP ${response.status}`);
-  const total = Number(response.headers.get('content-length')) || 0;
+  // Content-Length counts the encoded body: with a Content-Encoding (gzip from the server),
+  // the decoded size is unknown until the end.
+  const encoding = response.headers.get('content-encoding');
+  const total = encoding && encoding !== 'identity' ? 0 : Number(response.headers.get('content-length')) || 0;
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     onProgress({ file, loaded: bytes.length, total: bytes.length });
@@ -86,6 +89,7 @@ async function fetchWithProgress(url, file, onProgress) {
     loaded += value.length;
     onProgress({ file, loaded, total });
   }
+  if (total !== loaded) onProgress({ file, loaded, total: loaded }); // done: the size is known now
   const bytes = new Uint8Array(loaded);
   let at = 0;
   for (const c of chunks) {

@@ -22,7 +22,7 @@ export interface LoadProgress {
   /** Which asset: "blazeface-short.onnx", "blazeface-full.onnx" or "faceapi-resnet.onnx". */
   file: string;
   loaded: number;
-  /** 0 when the server sent no Content-Length. */
+  /** 0 while the size is unknown (no Content-Length, or a compressed response); the last event of a file has `loaded === total`. */
   total: number;
 }
 

@@ -81,6 +81,23 @@ fn cors() -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(3600))
 }
 
+/// A built web app (the `www/` app's `dist/`) served beside the API: files as they are (or
+/// their `.gz` twin, written at build time, to a browser that accepts gzip), `no-cache` so a
+/// new build is picked up at once (revalidation answers 304; the app's service worker keeps
+/// it for offline use), and `index.html` for any other GET path the API does not answer.
+pub fn static_app(dir: &std::path::Path) -> Router {
+    use axum::http::{header, HeaderValue};
+    use tower_http::services::{ServeDir, ServeFile};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let index = ServeFile::new(dir.join("index.html"));
+    let files = ServeDir::new(dir).precompressed_gzip().fallback(index.clone());
+    // `/` as a GET route of its own, so it merges with the Rekognition mode's `POST /`.
+    Router::new()
+        .route("/", axum::routing::get_service(index))
+        .fallback_service(files)
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+}
+
 /// The API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` (the
 /// credential routes rate-limit per client address).
 pub fn router<D: Database>(app: Arc<App<D>>) -> Router {

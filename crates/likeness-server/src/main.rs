@@ -6,7 +6,7 @@ use clap::Parser;
 use likeness_server::db::{Database, Postgres, Sqlite};
 use likeness_server::limits::Limits;
 use likeness_server::rekognition::{self, Rekognition};
-use likeness_server::{router, App};
+use likeness_server::{router, static_app, App};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -42,6 +42,10 @@ struct Args {
     rekognition_workers: usize,
     #[arg(long)]
     rekognition_queue: Option<usize>,
+    /// Serve a built web app from this directory (the `www/` app's `dist/`) on the same
+    /// origin as the API: GET paths the API does not answer.
+    #[arg(long, env = "LIKENESS_SERVER_APP")]
+    app: Option<PathBuf>,
 }
 
 fn parse_bucket(s: &str) -> Result<(String, PathBuf), String> {
@@ -93,6 +97,12 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
+    if let Some(dir) = &args.app {
+        if !dir.join("index.html").is_file() {
+            eprintln!("likeness-server: {} holds no index.html (build the app first)", dir.display());
+            return std::process::ExitCode::from(2);
+        }
+    }
     let extra = match rekognition_router(&args) {
         Ok(r) => r,
         Err(e) => {
@@ -104,12 +114,12 @@ async fn main() -> std::process::ExitCode {
     let config = Limits { group_quota_bytes: args.group_quota_bytes, ..Limits::default() };
     if url.starts_with("sqlite:") {
         match Sqlite::open(&url).await {
-            Ok(db) => serve(db, config, args.listen, extra).await,
+            Ok(db) => serve(db, config, args.listen, extra, args.app.as_deref()).await,
             Err(e) => fail(&url, e),
         }
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         match Postgres::open(&url).await {
-            Ok(db) => serve(db, config, args.listen, extra).await,
+            Ok(db) => serve(db, config, args.listen, extra, args.app.as_deref()).await,
             Err(e) => fail(&url, e),
         }
     } else {
@@ -130,10 +140,14 @@ async fn serve<D: Database>(
     config: Limits,
     listen: SocketAddr,
     rekognition: Option<axum::Router>,
+    web_app: Option<&std::path::Path>,
 ) -> std::process::ExitCode {
     let mut app = router(App::new(db, config));
     if let Some(r) = rekognition {
         app = app.merge(r);
+    }
+    if let Some(dir) = web_app {
+        app = app.merge(static_app(dir));
     }
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
