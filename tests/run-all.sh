@@ -44,6 +44,9 @@ CHROMEDRIVER=$(command -v chromedriver) cargo test --release --target wasm32-unk
 step "web: TypeScript types and the package in headless Chromium (playwright-core)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
+step "www: the app built (TypeScript, Vite) and tested in headless Chromium with a fake camera and a real likeness-server"
+(cd www && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
+
 step "Rekognition API: boto3 and the AWS CLI against a real likeness-server (pinned, in a venv)"
 python3 -m venv target/pyenv >/dev/null 2>&1 || {
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

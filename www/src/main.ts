@@ -82,6 +82,8 @@ async function main(): Promise<void> {
   if (!screens.live.hidden) await live.startIfAllowed();
   await peopleScreen.refresh();
   await sync.boot(join);
+  // How long the engine took to load (fetch + compile, then model set-up), for the curious and the tests.
+  document.body.dataset.engineMs = `${likeness.timings.fetchMs.toFixed(0)}+${likeness.timings.initMs.toFixed(0)}`;
   document.body.dataset.ready = 'true';
 }
 
