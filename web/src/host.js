@@ -7,6 +7,7 @@ import { engineImage } from './images.js';
 import { LikenessError } from './errors.js';
 import { Sync } from './sync.js';
 import { WorkerClient } from './worker-client.js';
+import { preparedEmbedder } from './model-cache.js';
 
 export const MODEL_FILES = {
   detectorShort: 'blazeface-short.onnx',
@@ -160,7 +161,9 @@ export class Host {
       globalThis.removeEventListener?.('unhandledrejection', onTrap);
       this.sync.close();
       this.channel?.close();
+      clearTimeout(this.embedderTimer);
       this.embedder?.close();
+      this.embedder = null; // no embedder worker starts after this
       this.engine.free();
     };
   }
@@ -204,19 +207,27 @@ export class Host {
     const [short, full, embedder] = await Promise.all(
       Object.keys(MODEL_FILES).map((key) => modelBytes(modelUrl(key), MODEL_FILES[key], onProgress)),
     );
+    // The embedder's prepared form from an earlier visit; a failure to read it only costs time.
+    const cache = (options.modelCache ?? database != null)
+      ? await preparedEmbedder(embedder, Engine.preparedEmbedderFormat()).catch(() => null)
+      : null;
     const fetched = performance.now();
     let engine;
     try {
-      engine = await Engine.open(short, full, embedder, database);
+      engine = await Engine.open(short, full, embedder, database, cache?.bytes ?? undefined);
     } catch (e) {
       const err = LikenessError.from(e);
       // A model that tract cannot load is a loading problem, not a service fault.
       throw err.name === 'InternalServerError' ? new LikenessError('ModelLoadError', err.message) : err;
     }
+    const fresh = engine.takePreparedEmbedder();
+    // Kept before the open returns (a page may close its worker at once); only the first
+    // open pays for it. A refusal (quota, private mode) only costs the next open time.
+    if (fresh && cache) await cache.store(fresh).catch(() => {});
     const host = new Host(engine, database, onSyncStatus);
-    host.timings = { fetchMs: fetched - started, initMs: performance.now() - fetched };
+    host.timings = { fetchMs: fetched - started, initMs: performance.now() - fetched, preparedEmbedder: cache?.bytes != null };
     // What a second engine (the video embedder worker) loads: the same models and module.
-    host.assets = { models: options.models, wasm: options.wasm };
+    host.assets = { models: options.models, wasm: options.wasm, modelCache: options.modelCache ?? database != null };
     return host;
   }
 
@@ -342,8 +353,13 @@ export class Host {
         }
         const wasm = e.faceSearchStart(toPascal({ collectionId, faceMatchThreshold, maxFaces }), range);
         // Embeddings in a second worker (the other core), so a new face does not hold up the
-        // frames after it; it starts loading now and this thread embeds until it is ready.
-        if (embedIn === 'worker') this.#embedWorker();
+        // frames after it. It starts loading after this thread's first embedding (so its
+        // model set-up does not compete with naming the first face), or after 2 s without
+        // one; this thread embeds until it is ready.
+        if (embedIn === 'worker' && this.embedder === undefined) {
+          clearTimeout(this.embedderTimer);
+          this.embedderTimer = setTimeout(() => this.#embedWorker(), 2000);
+        }
         this.streamSeq = (this.streamSeq ?? 0) + 1;
         this.streams.set(this.streamSeq, { wasm, offThread: embedIn === 'worker', pending: new Set(), embedMs: [], error: null });
         return { streamId: this.streamSeq };
@@ -377,6 +393,10 @@ export class Host {
           }
         }
         const t1 = performance.now();
+        if (inline.length && s.offThread && this.embedder === undefined) {
+          clearTimeout(this.embedderTimer);
+          this.#embedWorker();
+        }
         // Embedded here: searched before this frame's answer, so it names the face at once.
         for (const [index, vector] of inline) await this.#withLock(() => e.faceSearchResolve(s.wasm, index, rest.timestamp, vector));
         const out = await this.#withLock(() => e.faceSearchMatch(s.wasm));
@@ -470,7 +490,7 @@ class EmbedWorker {
       this.ready = false;
       this.client.failAll(new LikenessError('InternalServerError', 'the embedder worker failed'));
     };
-    this.client.post('open', { database: null, models: assets.models ?? {}, wasm: assets.wasm }).then(
+    this.client.post('open', { database: null, models: assets.models ?? {}, wasm: assets.wasm, modelCache: assets.modelCache }).then(
       () => {
         this.ready = !this.closed;
       },

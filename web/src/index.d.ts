@@ -44,6 +44,12 @@ export interface OpenOptions {
   /** Override the worker script URL (bundlers that copy `likeness/worker` elsewhere). */
   workerUrl?: string | URL;
   onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Keep the embedder's prepared form (tract's own format, about 22 MB of model weights,
+   * nothing about faces) in IndexedDB (`likeness-model-cache`), so later opens skip most of
+   * its set-up. Default: on, unless `database` is null.
+   */
+  modelCache?: boolean;
 }
 
 export type QualityFilter = 'NONE' | 'AUTO' | 'LOW' | 'MEDIUM' | 'HIGH';
@@ -557,7 +563,8 @@ export class Likeness {
   static open(options?: OpenOptions): Promise<Likeness>;
   static deleteDatabase(database?: string): Promise<void>;
   readonly faceModelVersion: string;
-  readonly timings: { fetchMs: number; initMs: number };
+  /** Start-up: fetching and compiling (ms), model set-up and opening the database (ms), and whether the embedder's prepared form was used. */
+  readonly timings: { fetchMs: number; initMs: number; preparedEmbedder: boolean };
   onChange(listener: (event: ChangeEvent) => void): () => void;
   /** Sync with the person's other devices. */
   readonly sync: LikenessSync;

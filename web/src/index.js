@@ -22,7 +22,7 @@ const absolute = (u) => (typeof u === 'string' || u instanceof URL ? new URL(u, 
 function cloneableOptions(options) {
   const models = { ...(options.models ?? {}) };
   for (const k of Object.keys(models)) models[k] = absolute(models[k]);
-  return { database: options.database, models, wasm: absolute(options.wasm) };
+  return { database: options.database, models, wasm: absolute(options.wasm), modelCache: options.modelCache };
 }
 
 /** Runs calls in this thread. */

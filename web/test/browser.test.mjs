@@ -502,6 +502,68 @@ test('models load from bytes and report progress per file', { skip, timeout: 300
   assert.equal(out.missing, 'ModelLoadError');
 });
 
+test('the embedder prepared on the first open is kept and used by the next: same similarities, a damaged entry is dropped', { skip, timeout: 300_000 }, async () => {
+  const page = await openPage();
+  const result = await page.evaluate(async () => {
+    const cacheEntries = () => new Promise((resolve, reject) => {
+      const req = indexedDB.open('likeness-model-cache');
+      req.onsuccess = () => {
+        const db = req.result;
+        if (!db.objectStoreNames.contains('prepared')) return db.close(), resolve([]);
+        const get = db.transaction('prepared').objectStore('prepared').getAll();
+        get.onsuccess = () => (db.close(), resolve(get.result));
+        get.onerror = () => reject(get.error);
+      };
+      req.onerror = () => reject(req.error);
+    });
+    await new Promise((r) => { const d = indexedDB.deleteDatabase('likeness-model-cache'); d.onsuccess = d.onerror = r; });
+    const a = await fetchBytes('/data/identities/obama/obama.jpg');
+    const b = await fetchBytes('/data/identities/obama/obama2.jpg');
+    const similarity = async (lk) => (await lk.compareFaces({ sourceImage: a.slice(), targetImage: b.slice(), similarityThreshold: 0 })).faceMatches[0].similarity;
+    const runs = [];
+    for (let i = 0; i < 2; i++) {
+      const lk = await Likeness.open({ database: `prepared-${i}` });
+      runs.push({ ...lk.timings, similarity: await similarity(lk) });
+      lk.close();
+      // The first open keeps its prepared embedder in the background.
+      for (let t = 0; t < 100 && (await cacheEntries()).length === 0; t++) await new Promise((r) => setTimeout(r, 100));
+    }
+    const entries = await cacheEntries();
+    // Damage the entry: its checksum no longer matches, so the next open loads from ONNX.
+    await new Promise((resolve, reject) => {
+      const req = indexedDB.open('likeness-model-cache');
+      req.onsuccess = () => {
+        const tx = req.result.transaction('prepared', 'readwrite');
+        const store = tx.objectStore('prepared');
+        const cursor = store.openCursor();
+        cursor.onsuccess = () => {
+          const c = cursor.result;
+          if (!c) return;
+          const v = c.value;
+          v.bytes = v.bytes.slice(0, 4096);
+          c.update(v);
+          c.continue();
+        };
+        tx.oncomplete = () => (req.result.close(), resolve());
+        tx.onerror = () => reject(tx.error);
+      };
+    });
+    const lk = await Likeness.open({ database: 'prepared-2' });
+    runs.push({ ...lk.timings, similarity: await similarity(lk) });
+    lk.close();
+    return { runs, entries: entries.map((e) => ({ bytes: e.bytes.length, sha256: e.sha256.length })) };
+  });
+  const [first, second, damaged] = result.runs;
+  console.log(`# model set-up: ${first.initMs.toFixed(0)} ms from ONNX, ${second.initMs.toFixed(0)} ms with the prepared embedder`);
+  assert.equal(first.preparedEmbedder, false);
+  assert.equal(second.preparedEmbedder, true);
+  assert.equal(damaged.preparedEmbedder, false, 'a damaged entry is not loaded');
+  assert.equal(second.similarity, first.similarity, 'same model, same similarity');
+  assert.equal(damaged.similarity, first.similarity);
+  assert.equal(result.entries.length, 1);
+  assert.ok(result.entries[0].bytes > 1_000_000 && result.entries[0].sha256 === 64, JSON.stringify(result.entries));
+});
+
 test('a WebAssembly trap fails the calls in flight and later ones, instead of hanging', { skip, timeout: 120_000 }, async () => {
   const page = await openPage();
   const out = await page.evaluate(async () => {

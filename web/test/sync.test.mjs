@@ -95,7 +95,8 @@ function browserDevice(page) {
         const r = await lk.indexFaces({ collectionId: 'staff', image, externalImageId: name, maxFaces: 1 });
         return r.faceRecords.map((f) => f.face.faceId);
       }, { name, file }),
-    deleteFace: (faceId) => page.evaluate((faceId) => lk.deleteFaces({ collectionId: 'staff', faceIds: [faceId] }), faceId),
+    deleteFace: async (faceId) =>
+      (await page.evaluate((faceId) => lk.deleteFaces({ collectionId: 'staff', faceIds: [faceId] }), faceId)).deletedFaces,
     createUser: (userId) => page.evaluate((userId) => lk.createUser({ collectionId: 'staff', userId }), userId),
     associate: (userId, faceId) =>
       page.evaluate(({ userId, faceId }) => lk.associateFaces({ collectionId: 'staff', userId, faceIds: [faceId] }), { userId, faceId }),
@@ -120,7 +121,7 @@ function cliDevice(store) {
     index: async (name, file) =>
       cli(store, 'index-faces', '--collection-id', 'staff', '--external-image-id', name, '--max-faces', '1', '--image', img(name, file))
         .FaceRecords.map((f) => f.Face.FaceId),
-    deleteFace: async (faceId) => cli(store, 'delete-faces', '--collection-id', 'staff', '--face-ids', faceId),
+    deleteFace: async (faceId) => cli(store, 'delete-faces', '--collection-id', 'staff', '--face-ids', faceId).DeletedFaces,
     createUser: async (userId) => cli(store, 'create-user', '--collection-id', 'staff', '--user-id', userId),
     associate: async (userId, faceId) =>
       cli(store, 'associate-faces', '--collection-id', 'staff', '--user-id', userId, '--face-ids', faceId),
@@ -181,8 +182,8 @@ test('three devices (two Chromium profiles and the CLI) converge after random of
           indexed.push(...(await d.index(name, file)));
         } else if (roll < 0.65) {
           const faceId = pick(known);
-          await d.deleteFace(faceId);
-          deleted.add(faceId);
+          // A face associated to a user is not deleted (ASSOCIATED_TO_AN_EXISTING_USER).
+          for (const id of await d.deleteFace(faceId)) deleted.add(id);
         } else {
           const userId = `user-${i}-${users++}`;
           await d.createUser(userId);

@@ -51,18 +51,33 @@ export class LiveScreen {
   }
   private startBtn: HTMLButtonElement;
 
-  /** Start at once where the camera is already allowed (a kiosk, a returning visit). */
-  async startIfAllowed(): Promise<void> {
-    const state = await navigator.permissions?.query({ name: 'camera' as PermissionName }).then((p) => p.state, () => 'prompt');
-    if (state === 'granted') await this.start();
+  /**
+   * The screen is shown: start at once where the camera is already allowed (a kiosk, a
+   * returning visit), with the camera `early` if one was opened while the engine loaded.
+   */
+  async shown(early: Promise<MediaStream> | null = null): Promise<void> {
+    if (this.camera) return;
+    const camera = early ?? LiveScreen.openEarly();
+    if (await camera.catch(() => null)) await this.start(camera as Promise<MediaStream>);
     else this.status.set('Press Start camera to match faces live.');
   }
 
-  /** Open the camera and search every frame. */
-  async start(): Promise<void> {
+  /** The camera, asked for only if the person already allowed it (no prompt before the app shows). */
+  static async openEarly(): Promise<MediaStream | null> {
+    const state = await navigator.permissions?.query({ name: 'camera' as PermissionName }).then((p) => p.state, () => 'prompt');
+    return state === 'granted' ? navigator.mediaDevices.getUserMedia(LiveScreen.constraints('user')) : null;
+  }
+
+
+  private static constraints(facing: 'user' | 'environment'): MediaStreamConstraints {
+    return { video: { facingMode: facing, width: 640, height: 480 }, audio: false };
+  }
+
+  /** Open the camera (or take the one opened early) and search every frame. */
+  async start(early?: Promise<MediaStream>): Promise<void> {
     if (this.camera) return;
     try {
-      this.camera = await navigator.mediaDevices.getUserMedia({ video: { facingMode: this.facing, width: 640, height: 480 }, audio: false });
+      this.camera = await (early ?? navigator.mediaDevices.getUserMedia(LiveScreen.constraints(this.facing)));
     } catch (e) {
       this.status.error(e);
       return;

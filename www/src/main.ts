@@ -21,6 +21,9 @@ async function main(): Promise<void> {
   const bar = loading.querySelector('progress')!;
   const text = loading.querySelector('.progress-text')!;
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('./sw.js').catch(() => {});
+  // Opening the live view with the camera already allowed: open it while the engine loads.
+  const onLive = ['', '#', '#live'].includes(location.hash);
+  const earlyCamera = onLive ? LiveScreen.openEarly().catch(() => null) : Promise.resolve(null);
 
   // Per model file: bytes so far and the size (0 while unknown: a compressed download).
   const loaded = new Map<string, [number, number]>();
@@ -69,6 +72,7 @@ async function main(): Promise<void> {
       nav.querySelector(`[data-screen=${s}]`)!.toggleAttribute('aria-current', s === current);
     }
     if (current !== 'live') live.stop();
+    else if (started) void live.shown();
     if (current === 'people') void peopleScreen.refresh();
     if (current === 'settings') void settingsScreen.refresh();
     if (current === 'sync') void sync.render();
@@ -77,9 +81,13 @@ async function main(): Promise<void> {
   // An invite link (#join=CODE) joins, then shows Sync; the code leaves the address bar.
   const join = location.hash.startsWith('#join=') ? location.hash.slice(6) : null;
   if (join) history.replaceState(null, '', '#sync');
+  let started = false;
   window.addEventListener('hashchange', show);
   show();
-  if (!screens.live.hidden) await live.startIfAllowed();
+  const camera = await earlyCamera;
+  if (!screens.live.hidden) await live.shown(camera ? Promise.resolve(camera) : null);
+  else camera?.getTracks().forEach((t) => t.stop());
+  started = true;
   await peopleScreen.refresh();
   await sync.boot(join);
   // How long the engine took to load (fetch + compile, then model set-up), for the curious and the tests.

@@ -127,6 +127,12 @@ test('photos: a folder of people and dropped files enrol; rename, merge, move an
   await drop(page, 'Sheldon Cooper', ['sheldon/sheldon1.png', 'sheldon/sheldon2.png']);
   await drop(page, 'Shelly', ['sheldon/sheldon3.png']);
   await page.waitForSelector('.person[data-person=Shelly]', { timeout: 60_000 });
+  // A group photo dropped with no name: its faces become unknown faces, each deletable.
+  await drop(page, '', ['../groups/kit_with_rose.jpg'], '2 unknown faces added');
+  assert.equal(await page.$$eval('.person.unknown .face', (els) => els.length), 2);
+  await page.click('.person.unknown .face:first-child button.danger');
+  await page.click('dialog button[value=ok]');
+  await page.waitForFunction(() => document.querySelectorAll('.person.unknown .face').length === 1);
   assert.deepEqual(new Map(await people(page)), new Map([['Barack Obama', 3], ['leonard', 2], ['penny', 3], ['Sheldon Cooper', 2], ['Shelly', 1]]));
   await page.waitForSelector('.person[data-person=penny] img'); // thumbnails
   // Rename penny.
@@ -157,6 +163,22 @@ test('photos: a folder of people and dropped files enrol; rename, merge, move an
   await page.reload();
   await page.waitForSelector('body[data-ready=true]');
   await page.waitForSelector('.person[data-person="Penny Hofstadter"]');
+  assert.deepEqual(new Map(await people(page)), expected);
+  // Backup: an LKNS change set; importing it back changes nothing, a damaged one is refused
+  // with a reason and loses nothing.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=Export backup')]);
+  const backup = path.join(tmp, 'backup.lkns');
+  await download.saveAs(backup);
+  assert.equal(fs.readFileSync(backup).subarray(0, 4).toString('latin1'), 'LKNS');
+  await page.setInputFiles('#import-backup', backup);
+  await page.waitForFunction(() => /imported/.test(document.querySelector('#people .status')?.textContent ?? ''));
+  assert.deepEqual(new Map(await people(page)), expected);
+  const damaged = fs.readFileSync(backup);
+  damaged[damaged.length >> 1] ^= 0xff;
+  fs.writeFileSync(path.join(tmp, 'damaged.lkns'), damaged);
+  await page.setInputFiles('#import-backup', path.join(tmp, 'damaged.lkns'));
+  await page.waitForSelector('#people .status[data-kind=error]');
+  assert.match(await page.textContent('#people .status'), /InvalidSnapshotException/);
   assert.deepEqual(new Map(await people(page)), expected);
 });
 
@@ -262,16 +284,16 @@ test('accessibility (axe-core, WCAG 2.1 A/AA) on every screen, and Chromium find
   assert.ok(url.endsWith('/manifest.webmanifest') && errors.length === 0, JSON.stringify(errors));
 });
 
-/** Drop image files on the drop zone (a DataTransfer built in the page) with a typed name. */
-async function drop(p, name, files) {
+/** Drop image files on the drop zone (a DataTransfer built in the page) with a typed name; wait for `done` in the status. */
+async function drop(p, name, files, done = name) {
   await p.fill('#photo-name', name);
   const payload = files.map((f) => ({ name: path.basename(f), b64: fs.readFileSync(path.join(IDS, f)).toString('base64') }));
   await p.evaluate((payload) => {
     const dt = new DataTransfer();
-    for (const { name, b64 } of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type: 'image/png' }));
+    for (const { name, b64 } of payload) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type: name.endsWith('.png') ? 'image/png' : 'image/jpeg' }));
     document.querySelector('.drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
   }, payload);
-  await p.waitForFunction((n) => document.querySelector('#people .status')?.textContent?.includes(n), name, { timeout: 60_000 });
+  await p.waitForFunction((n) => document.querySelector('#people .status')?.textContent?.includes(n), done, { timeout: 60_000 });
   await p.fill('#photo-name', '');
 }
 

@@ -64,6 +64,24 @@ impl FaceEngine {
         })
     }
 
+    /// Load with the embedder from its prepared form when `prepared` holds one that loads
+    /// (see [`Embedder::load_and_prepare`]); otherwise from ONNX, returning the prepared form
+    /// to keep for next time. A prepared form that does not load is ignored, not an error.
+    pub fn load_with_prepared(
+        models: ModelBytes<'_>,
+        prepared: Option<&[u8]>,
+    ) -> Result<(Self, Option<Vec<u8>>), VisionError> {
+        let detector = Detector::load(models.detector_short, models.detector_full)?;
+        let (embedder, fresh) = match prepared.map(Embedder::load_prepared) {
+            Some(Ok(embedder)) => (embedder, None),
+            _ => {
+                let (embedder, fresh) = Embedder::load_and_prepare(models.embedder)?;
+                (embedder, Some(fresh))
+            }
+        };
+        Ok((FaceEngine { detector, embedder, calibration: Calibration::default() }, fresh))
+    }
+
     /// Load the models compiled into the binary (feature `embedded-models`).
     #[cfg(feature = "embedded-models")]
     pub fn embedded() -> Result<Self, VisionError> {

@@ -232,3 +232,30 @@ fn exif_orientation_is_applied() {
     let (a, b) = (out.face_details[0].bounding_box, upright.face_details[0].bounding_box);
     assert!((a.left - b.left).abs() < 0.05 && (a.top - b.top).abs() < 0.05, "{a:?} vs {b:?}");
 }
+
+#[test]
+fn a_prepared_embedder_loads_faster_and_gives_the_same_vectors() {
+    let Some(root) = data() else { return };
+    let (fresh, prepared) = FaceEngine::load_with_prepared(ModelBytes::embedded(), None).expect("loads from ONNX");
+    let prepared = prepared.expect("a prepared form to keep");
+    let (cached, again) = FaceEngine::load_with_prepared(ModelBytes::embedded(), Some(&prepared)).expect("loads");
+    assert!(again.is_none(), "a prepared form that loads is used as it is");
+    for photo in ["identities/obama/obama.jpg", "identities/penny/penny1.png", "groups/bbt1.jpg"] {
+        let bytes = std::fs::read(root.join(photo)).unwrap();
+        let a = fresh.analyze(ImageInput::Encoded(&bytes), 10).unwrap();
+        let b = cached.analyze(ImageInput::Encoded(&bytes), 10).unwrap();
+        assert_eq!(a.faces.len(), b.faces.len(), "{photo}");
+        for (x, y) in a.faces.iter().zip(&b.faces) {
+            assert_eq!(x.embedding, y.embedding, "{photo}: same model, same vector");
+        }
+    }
+    // A damaged prepared form is ignored: the engine loads from ONNX and offers a new one.
+    let mut damaged = prepared.clone();
+    damaged.truncate(damaged.len() / 3);
+    let (_, offered) =
+        FaceEngine::load_with_prepared(ModelBytes::embedded(), Some(&damaged)).expect("falls back to ONNX");
+    assert!(offered.is_some_and(|o| o == prepared), "the same prepared bytes again (no clock in them)");
+    let (_, offered) =
+        FaceEngine::load_with_prepared(ModelBytes::embedded(), Some(b"not a tar")).expect("falls back to ONNX");
+    assert!(offered.is_some());
+}

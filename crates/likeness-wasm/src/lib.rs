@@ -94,6 +94,8 @@ impl Store for BrowserStore {
 pub(crate) struct Inner {
     vision: FaceEngine,
     collections: Mutex<Collections<BrowserStore>>,
+    /// The embedder's prepared form made by this open, until the host takes it to cache.
+    prepared_embedder: std::cell::RefCell<Option<Vec<u8>>>,
 }
 
 impl Inner {
@@ -133,16 +135,24 @@ where
 impl Engine {
     /// Load the three ONNX models (BlazeFace short range, BlazeFace full range, the dlib ResNet embedder) and
     /// open the IndexedDB database `database`, creating it on first use; with no database,
-    /// collections live in memory only.
+    /// collections live in memory only. `prepared`: the embedder's prepared form from an
+    /// earlier open (`takePreparedEmbedder`), which skips most of its loading; one that does
+    /// not load is ignored.
     pub async fn open(
         detector_short: Uint8Array,
         detector_full: Uint8Array,
         embedder: Uint8Array,
         database: Option<String>,
+        prepared: Option<Uint8Array>,
     ) -> Result<Engine, JsValue> {
         let (short, full, emb) = (detector_short.to_vec(), detector_full.to_vec(), embedder.to_vec());
-        let vision = FaceEngine::load(ModelBytes { detector_short: &short, detector_full: &full, embedder: &emb })
-            .map_err(vision_error)?;
+        let prepared = prepared.map(|p| p.to_vec());
+        let (vision, fresh) = FaceEngine::load_with_prepared(
+            ModelBytes { detector_short: &short, detector_full: &full, embedder: &emb },
+            prepared.as_deref(),
+        )
+        .map_err(vision_error)?;
+        drop(prepared);
         let (store, replica) = match database {
             Some(name) => {
                 let mut idb = IdbStore::open(&name).await.map_err(collection_error)?;
@@ -154,7 +164,22 @@ impl Engine {
         let space = VectorSpace::of(&vision);
         let collections =
             Collections::open(store, Box::new(JsClock), replica, space).await.map_err(collection_error)?;
-        Ok(Engine { inner: Rc::new(Inner { vision, collections: Mutex::new(collections) }) })
+        let prepared_embedder = std::cell::RefCell::new(fresh);
+        Ok(Engine { inner: Rc::new(Inner { vision, collections: Mutex::new(collections), prepared_embedder }) })
+    }
+
+    /// The embedder's prepared form made by `open` (none when `open` was given one that
+    /// loaded), once: for the host to cache, keyed by `preparedEmbedderFormat()` and the
+    /// ONNX file. Model weights only, nothing about faces.
+    #[wasm_bindgen(js_name = takePreparedEmbedder)]
+    pub fn take_prepared_embedder(&self) -> Option<Uint8Array> {
+        self.inner.prepared_embedder.borrow_mut().take().map(|bytes| Uint8Array::from(&bytes[..]))
+    }
+
+    /// The format of `takePreparedEmbedder`'s bytes: part of a cache key.
+    #[wasm_bindgen(js_name = preparedEmbedderFormat)]
+    pub fn prepared_embedder_format() -> String {
+        likeness_vision::embedder::PREPARED_FORMAT.to_string()
     }
 
     /// The embedder's model version (`FaceModelVersion` in responses).

@@ -157,10 +157,14 @@ async fn bindings_run_the_real_models_and_name_their_errors() {
         Uint8Array::from(m.detector_full),
         Uint8Array::from(m.embedder),
         Some(fresh("bindings")),
+        None,
     )
     .await
     .unwrap();
     assert_eq!(engine.face_model_version(), likeness_vision::FACE_MODEL_VERSION);
+    // Loaded from ONNX: the prepared embedder is offered once.
+    assert!(engine.take_prepared_embedder().is_some_and(|p| p.length() > 1_000_000));
+    assert!(engine.take_prepared_embedder().is_none());
     assert_eq!(
         FaceEngine::load(m).unwrap().face_model_version(),
         engine.face_model_version(),
