@@ -36,8 +36,13 @@ export async function preparedEmbedder(onnx, format) {
     else if (entry) await request(db.transaction(STORE, 'readwrite').objectStore(STORE).delete(key));
     return {
       bytes,
-      /** Keep `fresh` (replacing every older entry: other formats or model files). */
+      /**
+       * Keep `fresh` (replacing every older entry: other formats or model files), unless
+       * storage is tight: under ten times its size left, the room stays for collections.
+       */
       async store(fresh) {
+        const estimate = await globalThis.navigator?.storage?.estimate?.().catch(() => null);
+        if (estimate?.quota != null && estimate.quota - (estimate.usage ?? 0) < fresh.length * 10) return;
         const value = { bytes: fresh, sha256: await sha256(fresh) };
         const db2 = await open();
         try {

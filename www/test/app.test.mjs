@@ -147,13 +147,13 @@ test('photos: a folder of people and dropped files enrol; rename, merge, move an
   await page.waitForFunction(() => !document.querySelector('.person[data-person=Shelly]'));
   // Move one of leonard's faces to a new person, then delete leonard.
   await page.click('.person[data-person=leonard] .face:first-child >> text=Move');
-  await page.fill('#dialog-input', 'Leonard H');
+  await page.fill('#dialog-input', 'Léo 李');
   await page.click('dialog button[value=ok]');
-  await page.waitForSelector('.person[data-person="Leonard H"]');
+  await page.waitForSelector('.person[data-person="Léo 李"]');
   await page.click('.person[data-person=leonard] > .toolbar button.danger');
   await page.click('dialog button[value=ok]');
   await page.waitForFunction(() => !document.querySelector('.person[data-person=leonard]'));
-  const expected = new Map([['Barack Obama', 3], ['Leonard H', 1], ['Penny Hofstadter', 3], ['Sheldon Cooper', 3]]);
+  const expected = new Map([['Barack Obama', 3], ['Léo 李', 1], ['Penny Hofstadter', 3], ['Sheldon Cooper', 3]]);
   assert.deepEqual(new Map(await people(page)), expected);
   // Search by photo: a penny photo never enrolled.
   await page.setInputFiles('#search-photo', path.join(IDS, 'penny', 'penny2.png'));
@@ -235,17 +235,17 @@ test('sync: a group created here, joined by invite link from a second profile, n
   await second.goto(`${origin}/#people`);
   await second.waitForSelector('body[data-ready=true]');
   await second.waitForSelector('.person[data-person="Penny Hofstadter"]', { timeout: 30_000 });
-  assert.deepEqual(new Map(await people(second)), new Map([['Barack Obama', 3], ['Leonard H', 1], ['Penny Hofstadter', 3], ['Sheldon Cooper', 3]]));
+  assert.deepEqual(new Map(await people(second)), new Map([['Barack Obama', 3], ['Léo 李', 1], ['Penny Hofstadter', 3], ['Sheldon Cooper', 3]]));
   // No thumbnails there (they stay on the device that took them), but matching works.
   await second.setInputFiles('#search-photo', path.join(IDS, 'sheldon', 'sheldon4.png'));
   await second.waitForSelector('.search-results li[data-name="Sheldon Cooper"]', { timeout: 30_000 });
   // A person deleted on the second device is gone on the first.
-  await second.click('.person[data-person="Leonard H"] > .toolbar button.danger');
+  await second.click('.person[data-person="Léo 李"] > .toolbar button.danger');
   await second.click('dialog button[value=ok]');
-  await second.waitForFunction(() => !document.querySelector('.person[data-person="Leonard H"]'));
+  await second.waitForFunction(() => !document.querySelector('.person[data-person="Léo 李"]'));
   await page.goto(`${origin}/#people`);
   await page.waitForSelector('body[data-ready=true]');
-  await page.waitForFunction(() => !document.querySelector('.person[data-person="Leonard H"]'), null, { timeout: 30_000 });
+  await page.waitForFunction(() => !document.querySelector('.person[data-person="Léo 李"]'), null, { timeout: 30_000 });
   await page.goto(`${origin}/#sync`);
   await page.waitForSelector('.devices li:nth-child(2)');
   await screenshots(page, 'sync-devices');
