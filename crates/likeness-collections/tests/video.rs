@@ -129,13 +129,20 @@ fn late_vectors_move_the_frames_since_a_cut_to_the_new_track() {
     let Some(root) = data() else { return };
     let (engine, c) = door(&root, &[("penny", "penny1.png")]);
     let (penny, raj) = (image(&root, "penny", "penny2.png"), image(&root, "raj", "raj1.png"));
-    let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
-    let mut search = VideoFaceSearch::new(input, VideoConfig::default()).unwrap();
-    let mut late = Vec::new();
-    for i in 0..10u64 {
+    // Frame i (at i * 100 ms): penny for five frames, then raj in her place.
+    let frame = |i: u64| {
         let mut f = RgbImage::filled(640, 480, 96);
         f.draw_scaled(if i < 5 { &penny } else { &raj }, 170, 60, 320);
-        let (tracked, requests) = search.track_deferred(&engine, &f, i * 100).unwrap();
+        f
+    };
+    let new_search = || {
+        let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
+        VideoFaceSearch::new(input, VideoConfig::default()).unwrap()
+    };
+    let mut search = new_search();
+    let mut late = Vec::new();
+    for i in 0..10u64 {
+        let (tracked, requests) = search.track_deferred(&engine, &frame(i), i * 100).unwrap();
         late.extend(requests.into_iter().map(|r| (r.index, i * 100, engine.embed_chip(&r.chip).unwrap())));
         search.search(&c, tracked).unwrap();
     }
@@ -159,13 +166,10 @@ fn late_vectors_move_the_frames_since_a_cut_to_the_new_track() {
 
     // The same-thread order: each frame's vectors resolved after it was tracked and before
     // it is searched. The frame of the cut is already raj's.
-    let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
-    let mut search = VideoFaceSearch::new(input, VideoConfig::default()).unwrap();
+    let mut search = new_search();
     let mut indexes = Vec::new();
     for i in 0..10u64 {
-        let mut f = RgbImage::filled(640, 480, 96);
-        f.draw_scaled(if i < 5 { &penny } else { &raj }, 170, 60, 320);
-        let (tracked, requests) = search.track_deferred(&engine, &f, i * 100).unwrap();
+        let (tracked, requests) = search.track_deferred(&engine, &frame(i), i * 100).unwrap();
         for r in requests {
             search.resolve(&engine, &c, r.index, i * 100, &engine.embed_chip(&r.chip).unwrap()).unwrap();
         }

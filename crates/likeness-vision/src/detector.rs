@@ -121,7 +121,7 @@ pub(crate) fn load_plan(bytes: &[u8], shape: &[usize], name: &str) -> Result<Arc
     optimize(read_onnx(bytes, name)?, shape, name)
 }
 
-fn read_onnx(bytes: &[u8], name: &str) -> Result<InferenceModel, VisionError> {
+pub(crate) fn read_onnx(bytes: &[u8], name: &str) -> Result<InferenceModel, VisionError> {
     tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes)).map_err(|e| model_error(name, e))
 }
 
@@ -132,6 +132,11 @@ fn optimize(model: InferenceModel, shape: &[usize], name: &str) -> Result<Arc<Ty
         .into_optimized()
         .map_err(|e| model_error(name, e))?;
     model.into_runnable().map_err(|e| model_error(name, e))
+}
+
+/// A typed model (ONNX already analysed, or read from tract's own form) optimised and made runnable.
+pub(crate) fn runnable(model: TypedModel, name: &str) -> Result<Arc<TypedRunnableModel>, VisionError> {
+    model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| model_error(name, e))
 }
 
 impl BlazeFace {

@@ -6,7 +6,7 @@
 
 use crate::align::{align, AlignmentTemplate, DLIB_TEMPLATE_150};
 use crate::decode::RgbImage;
-use crate::detector::{load_plan, Detection};
+use crate::detector::{load_plan, read_onnx, runnable, Detection};
 use crate::error::{model_error, VisionError};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -44,9 +44,8 @@ impl Embedder {
     /// analysis and decluttering (about 0.6 s of 0.65 s natively), which that form skips.
     pub fn load_and_prepare(onnx: &[u8]) -> Result<(Self, Vec<u8>), VisionError> {
         let t = EMBEDDER_TEMPLATE;
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(onnx))
-            .and_then(|m| m.with_input_fact(0, f32::fact([1, t.size, t.size, 3]).into()))
+        let model = read_onnx(onnx, "embedder")?
+            .with_input_fact(0, f32::fact([1, t.size, t.size, 3]).into())
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
             .map_err(|e| model_error("embedder", e))?;
@@ -55,8 +54,7 @@ impl Embedder {
         nnef()
             .write_to_tar_with_config(&model, &mut prepared, false, true)
             .map_err(|e| model_error("embedder (preparing)", e))?;
-        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| model_error("embedder", e))?;
-        Ok((Self::checked(plan)?, prepared))
+        Ok((Self::checked(runnable(model, "embedder")?)?, prepared))
     }
 
     /// Load what [`Embedder::load_and_prepare`] returned (same tract version: the caller keys
@@ -69,9 +67,7 @@ impl Embedder {
         if input.shape.as_concrete() != Some(&[1, t.size, t.size, 3][..]) {
             return Err(VisionError::Model(format!("prepared embedder: input shape {:?}", input.shape)));
         }
-        let plan =
-            model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| model_error("prepared embedder", e))?;
-        Self::checked(plan)
+        Self::checked(runnable(model, "prepared embedder")?)
     }
 
     fn checked(plan: Arc<TypedRunnableModel>) -> Result<Self, VisionError> {

@@ -23,3 +23,23 @@ fn model_checksums_match_the_readme() {
     }
     assert_eq!(checked, 3, "three models listed");
 }
+
+/// The prepared embedder's format names the tract version that writes and reads it (caches
+/// are keyed by it): it must follow Cargo.lock when tract is updated.
+#[cfg(feature = "engine")]
+#[test]
+fn the_prepared_format_names_the_locked_tract_version() {
+    let lock =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock")).unwrap();
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"tract-nnef\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"'))
+        .expect("tract-nnef in Cargo.lock");
+    assert!(
+        likeness_vision::embedder::PREPARED_FORMAT.starts_with(&format!("tract-{version}-")),
+        "PREPARED_FORMAT {} does not name tract {version}",
+        likeness_vision::embedder::PREPARED_FORMAT
+    );
+}
