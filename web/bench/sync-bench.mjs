@@ -12,9 +12,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { execFileSync, spawn } from 'node:child_process';
-import { serve, launchChromium, HARNESS, WEB, REPO, SHARED_DATA } from '../test/server.mjs';
+import { execFileSync } from 'node:child_process';
+import { serve, launchChromium, startServer, HARNESS, WEB, REPO, SHARED_DATA } from '../test/server.mjs';
 
 const FACES = path.join(SHARED_DATA, 'faces');
 const N = Number(process.env.SYNC_BENCH_FACES ?? 10_000);
@@ -23,12 +22,7 @@ const bin = (name) => path.join(REPO, 'target', 'release', name);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'likeness-sync-bench-'));
 
-const syncServer = spawn(bin('likeness-server'), ['--listen', '127.0.0.1:0', '--database', `sqlite://${tmp}/server.db`], {
-  env: { ...process.env, RUST_LOG: 'warn' },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const first = await readline.createInterface({ input: syncServer.stdout })[Symbol.asyncIterator]().next();
-const syncUrl = first.value.trim().split(' ').pop();
+const { process: syncServer, url: syncUrl } = await startServer(tmp);
 
 const web = await serve(
   { '/dist/': path.join(WEB, 'dist'), '/data/': FACES, '/tmp/': tmp },

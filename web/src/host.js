@@ -208,9 +208,8 @@ export class Host {
       Object.keys(MODEL_FILES).map((key) => modelBytes(modelUrl(key), MODEL_FILES[key], onProgress)),
     );
     // The embedder's prepared form from an earlier visit; a failure to read it only costs time.
-    const cache = (options.modelCache ?? database != null)
-      ? await preparedEmbedder(embedder, Engine.preparedEmbedderFormat()).catch(() => null)
-      : null;
+    const modelCache = options.modelCache ?? database != null;
+    const cache = modelCache ? await preparedEmbedder(embedder, Engine.preparedEmbedderFormat()).catch(() => null) : null;
     const fetched = performance.now();
     let engine;
     try {
@@ -227,7 +226,7 @@ export class Host {
     const host = new Host(engine, database, onSyncStatus);
     host.timings = { fetchMs: fetched - started, initMs: performance.now() - fetched, preparedEmbedder: cache?.bytes != null };
     // What a second engine (the video embedder worker) loads: the same models and module.
-    host.assets = { models: options.models, wasm: options.wasm, modelCache: options.modelCache ?? database != null };
+    host.assets = { models: options.models, wasm: options.wasm, modelCache };
     return host;
   }
 

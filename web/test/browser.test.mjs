@@ -509,8 +509,8 @@ test('the embedder prepared on the first open is kept and used by the next: same
       const req = indexedDB.open('likeness-model-cache');
       req.onsuccess = () => {
         const db = req.result;
-        if (!db.objectStoreNames.contains('prepared')) return db.close(), resolve([]);
-        const get = db.transaction('prepared').objectStore('prepared').getAll();
+        if (!db.objectStoreNames.contains('kv')) return db.close(), resolve([]);
+        const get = db.transaction('kv').objectStore('kv').getAll();
         get.onsuccess = () => (db.close(), resolve(get.result));
         get.onerror = () => reject(get.error);
       };
@@ -533,8 +533,8 @@ test('the embedder prepared on the first open is kept and used by the next: same
     await new Promise((resolve, reject) => {
       const req = indexedDB.open('likeness-model-cache');
       req.onsuccess = () => {
-        const tx = req.result.transaction('prepared', 'readwrite');
-        const store = tx.objectStore('prepared');
+        const tx = req.result.transaction('kv', 'readwrite');
+        const store = tx.objectStore('kv');
         const cursor = store.openCursor();
         cursor.onsuccess = () => {
           const c = cursor.result;

@@ -5,6 +5,8 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import readline from 'node:readline';
+import { spawn } from 'node:child_process';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEB = path.resolve(here, '..');
@@ -63,6 +65,26 @@ export function serve(mounts, extra = {}, headers = {}) {
       resolve({ origin: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) });
     });
   });
+}
+
+export const SERVER = path.join(REPO, 'target', 'release', 'likeness-server');
+
+/**
+ * A real likeness-server (target/release) on a free loopback port with its SQLite file in
+ * `dir`, plus `extraArgs`; resolves once it listens, with the process and its URL.
+ */
+export async function startServer(dir, extraArgs = []) {
+  const child = spawn(SERVER, ['--listen', '127.0.0.1:0', '--database', `sqlite://${dir}/server.db`, ...extraArgs], {
+    env: { ...process.env, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const first = await readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
+  const url = first.value?.trim().split(' ').pop();
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(url ?? '')) {
+    child.kill('SIGKILL');
+    throw new Error(`likeness-server did not start (first line: ${JSON.stringify(first.value)})`);
+  }
+  return { process: child, url };
 }
 
 /** Headless Debian Chromium with a fresh profile, through playwright-core. */

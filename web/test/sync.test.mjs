@@ -10,15 +10,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { execFileSync, spawn } from 'node:child_process';
-import { serve, launchChromium, HARNESS, WEB, REPO, SHARED_DATA } from './server.mjs';
+import { execFileSync } from 'node:child_process';
+import { serve, launchChromium, startServer, HARNESS, WEB, REPO, SERVER, SHARED_DATA } from './server.mjs';
 
 const FACES = path.join(SHARED_DATA, 'faces');
 const HAVE_DATA = fs.existsSync(path.join(FACES, 'identities'));
 const skip = HAVE_DATA ? false : `SKIP: ${FACES} is absent; sync end-to-end tests need ../shared/data`;
 const CLI = path.join(REPO, 'target', 'release', 'likeness');
-const SERVER = path.join(REPO, 'target', 'release', 'likeness-server');
 
 let web;
 let syncServer;
@@ -34,13 +32,7 @@ before(async () => {
     '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS },
   });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'likeness-sync-'));
-  syncServer = spawn(SERVER, ['--listen', '127.0.0.1:0', '--database', `sqlite://${tmp}/server.db`], {
-    env: { ...process.env, RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const [line] = await readline.createInterface({ input: syncServer.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
-  syncUrl = line.trim().split(' ').pop();
-  assert.match(syncUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+  ({ process: syncServer, url: syncUrl } = await startServer(tmp));
   browsers.push(await launchChromium(), await launchChromium());
 });
 

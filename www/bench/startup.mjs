@@ -11,10 +11,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { serve, launchChromium, HARNESS, WEB, SHARED_DATA } from '../../web/test/server.mjs';
+import { serve, launchChromium, startServer, HARNESS, WEB, SHARED_DATA } from '../../web/test/server.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const WWW = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,11 +24,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'likeness-startup-'));
 const y4m = path.join(tmp, 'one.y4m');
 execFileSync(path.join(REPO, 'target', 'release', 'examples', 'synthetic_video'), [y4m, IDS, 'one']);
-const server = spawn(path.join(REPO, 'target', 'release', 'likeness-server'), ['--listen', '127.0.0.1:0', '--database', `sqlite://${tmp}/server.db`, '--app', path.join(WWW, 'dist')], {
-  env: { ...process.env, RUST_LOG: 'warn' },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const origin = (await readline.createInterface({ input: server.stdout })[Symbol.asyncIterator]().next()).value.trim().split(' ').pop();
+const { process: server, url: origin } = await startServer(tmp, ['--app', path.join(WWW, 'dist')]);
 const bare = await serve({ '/dist/': path.join(WEB, 'dist') }, { '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS } });
 
 const browser = await launchChromium(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`]);

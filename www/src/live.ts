@@ -12,6 +12,7 @@ const SHOT_HINTS = ['Look straight at the camera.', 'Turn your head a little to 
 
 export class LiveScreen {
   readonly el: HTMLElement;
+  private startBtn = h('button', { type: 'button', onclick: () => (this.camera ? this.stop() : void this.start()) }, 'Start camera');
   private video = h('video', { muted: true, playsinline: true, autoplay: true, 'aria-label': 'Camera' });
   private overlay = h('canvas', { class: 'overlay', 'aria-hidden': 'true' });
   private faces = h('ul', { class: 'live-faces', 'aria-live': 'polite', 'aria-label': 'Faces in view' });
@@ -28,14 +29,13 @@ export class LiveScreen {
   firstMatchMs: number | null = null;
 
   constructor(private likeness: Likeness, private people: People, private settings: Settings) {
-    const startBtn = h('button', { type: 'button', onclick: () => (this.camera ? this.stop() : void this.start()) }, 'Start camera');
     const switchBtn = h('button', { type: 'button', onclick: () => void this.switchCamera() }, 'Switch camera');
     const statsBox = h('input', { type: 'checkbox', id: 'show-stats', onchange: (e: Event) => (this.statsEl.hidden = !(e.target as HTMLInputElement).checked) });
     const nameInput = h('input', { id: 'enrol-name', autocomplete: 'off', placeholder: 'Their name' });
     const enrolBtn = h('button', { type: 'button', onclick: () => void this.enrol(nameInput.value) }, 'Enrol from camera');
     this.el = h('section', { id: 'live', 'aria-labelledby': 'live-title' },
       h('h2', { id: 'live-title' }, 'Live'),
-      h('div', { class: 'toolbar' }, startBtn, switchBtn, h('label', {}, statsBox, ' Show frame rate and timings')),
+      h('div', { class: 'toolbar' }, this.startBtn, switchBtn, h('label', {}, statsBox, ' Show frame rate and timings')),
       this.status.el,
       h('div', { class: 'stage' }, this.video, this.overlay),
       this.statsEl,
@@ -46,19 +46,17 @@ export class LiveScreen {
         h('label', { for: 'enrol-name' }, 'Name'), nameInput, enrolBtn,
         this.enrolStatus.el, this.enrolLog),
     );
-    this.startBtn = startBtn;
     likeness.onChange(() => this.scheduleRestart());
   }
-  private startBtn: HTMLButtonElement;
 
   /**
    * The screen is shown: start at once where the camera is already allowed (a kiosk, a
    * returning visit), with the camera `early` if one was opened while the engine loaded.
    */
-  async shown(early: Promise<MediaStream> | null = null): Promise<void> {
+  async shown(early: MediaStream | null = null): Promise<void> {
     if (this.camera) return;
-    const camera = early ?? LiveScreen.openEarly();
-    if (await camera.catch(() => null)) await this.start(camera as Promise<MediaStream>);
+    const camera = early ?? (await LiveScreen.openEarly().catch(() => null));
+    if (camera) await this.start(camera);
     else this.status.set('Press Start camera to match faces live.');
   }
 
@@ -68,16 +66,15 @@ export class LiveScreen {
     return state === 'granted' ? navigator.mediaDevices.getUserMedia(LiveScreen.constraints('user')) : null;
   }
 
-
   private static constraints(facing: 'user' | 'environment'): MediaStreamConstraints {
     return { video: { facingMode: facing, width: 640, height: 480 }, audio: false };
   }
 
-  /** Open the camera (or take the one opened early) and search every frame. */
-  async start(early?: Promise<MediaStream>): Promise<void> {
+  /** Open the camera (or take one already open) and search every frame. */
+  async start(opened?: MediaStream): Promise<void> {
     if (this.camera) return;
     try {
-      this.camera = await (early ?? navigator.mediaDevices.getUserMedia(LiveScreen.constraints(this.facing)));
+      this.camera = opened ?? (await navigator.mediaDevices.getUserMedia(LiveScreen.constraints(this.facing)));
     } catch (e) {
       this.status.error(e);
       return;

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   window.addEventListener('hashchange', show);
   show();
   const camera = await earlyCamera;
-  if (!screens.live.hidden) await live.shown(camera ? Promise.resolve(camera) : null);
+  if (!screens.live.hidden) await live.shown(camera);
   else camera?.getTracks().forEach((t) => t.stop());
   started = true;
   await peopleScreen.refresh();

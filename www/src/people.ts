@@ -136,11 +136,17 @@ export class People {
     await this.ensureUser(to);
     const from = new Map<string, string[]>();
     for (const f of faces) if (f.userId && f.userId !== to) from.set(f.userId, [...(from.get(f.userId) ?? []), f.faceId]);
-    for (const [userId, faceIds] of from) await this.likeness.disassociateFaces({ collectionId: COLLECTION, userId, faceIds });
+    for (const [userId, faceIds] of from) await this.disassociate(userId, faceIds);
     const ids = faces.filter((f) => f.userId !== to).map((f) => f.faceId);
-    for (let i = 0; i < ids.length; i += 100) {
+    for (const faceIds of chunks(ids, USER_FACES_PER_CALL)) {
       // The person decided: no look-alike check.
-      await this.likeness.associateFaces({ collectionId: COLLECTION, userId: to, faceIds: ids.slice(i, i + 100), userMatchThreshold: 0 });
+      await this.likeness.associateFaces({ collectionId: COLLECTION, userId: to, faceIds, userMatchThreshold: 0 });
+    }
+  }
+
+  private async disassociate(userId: string, ids: string[]): Promise<void> {
+    for (const faceIds of chunks(ids, USER_FACES_PER_CALL)) {
+      await this.likeness.disassociateFaces({ collectionId: COLLECTION, userId, faceIds });
     }
   }
 
@@ -165,10 +171,8 @@ export class People {
   /** The person and their faces: gone from this device (and, synced, from the others). */
   async deletePerson(person: Person): Promise<void> {
     const ids = person.faces.map((f) => f.faceId);
-    for (let i = 0; i < ids.length; i += 100) {
-      await this.likeness.disassociateFaces({ collectionId: COLLECTION, userId: person.userId, faceIds: ids.slice(i, i + 100) });
-    }
-    for (let i = 0; i < ids.length; i += 4096) await this.likeness.deleteFaces({ collectionId: COLLECTION, faceIds: ids.slice(i, i + 4096) });
+    await this.disassociate(person.userId, ids);
+    for (const faceIds of chunks(ids, DELETE_FACES_PER_CALL)) await this.likeness.deleteFaces({ collectionId: COLLECTION, faceIds });
     await this.likeness.deleteUser({ collectionId: COLLECTION, userId: person.userId });
     await thumbs.delete(ids);
   }
@@ -183,6 +187,14 @@ export class People {
       searched: users.searchedFace?.faceDetail ?? null,
     };
   }
+}
+
+/** Rekognition's limits on face IDs per call: AssociateFaces / DisassociateFaces, DeleteFaces. */
+const USER_FACES_PER_CALL = 100;
+const DELETE_FACES_PER_CALL = 4096;
+
+function* chunks<T>(items: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }
 
 /** A file name as an ExternalImageId ([a-zA-Z0-9_.\-:]+, at most 255). */

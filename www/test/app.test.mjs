@@ -18,10 +18,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../../web/test/server.mjs';
+import { launchChromium, startServer, SERVER } from '../../web/test/server.mjs';
 
 const WWW = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const REPO = path.resolve(WWW, '..');
@@ -29,7 +28,6 @@ const FACES = path.resolve(REPO, '..', 'shared', 'data', 'faces');
 const IDS = path.join(FACES, 'identities');
 const HAVE_DATA = fs.existsSync(IDS);
 const skip = HAVE_DATA ? false : `SKIP: ${FACES} is absent; the app tests need ../shared/data`;
-const SERVER = path.join(REPO, 'target', 'release', 'likeness-server');
 const MAKE_VIDEO = path.join(REPO, 'target', 'release', 'examples', 'synthetic_video');
 const SHOTS = process.env.LIKENESS_SCREENSHOTS ?? path.join(os.tmpdir(), 'likeness-app-screenshots');
 
@@ -44,13 +42,7 @@ before(async () => {
   const y4m = path.join(tmp, 'camera.y4m');
   execFileSync(MAKE_VIDEO, [y4m, IDS]);
   execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', y4m, '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '1M', path.join(tmp, 'scene.webm')]);
-  server = spawn(SERVER, ['--listen', '127.0.0.1:0', '--database', `sqlite://${tmp}/server.db`, '--app', path.join(WWW, 'dist')], {
-    env: { ...process.env, RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const first = await readline.createInterface({ input: server.stdout })[Symbol.asyncIterator]().next();
-  origin = first.value.trim().split(' ').pop();
-  assert.match(origin, /^http:\/\/127\.0\.0\.1:\d+$/);
+  ({ process: server, url: origin } = await startServer(tmp, ['--app', path.join(WWW, 'dist')]));
   camera = await launchChromium(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`]);
   await camera.context.grantPermissions(['camera'], { origin });
   fs.rmSync(SHOTS, { recursive: true, force: true });
