@@ -69,11 +69,13 @@ export function transferables(descriptor) {
 
 /**
  * A VideoFrame's RGBA pixels by `copyTo` (the browser converts from the frame's own format,
- * about twice as fast as drawing it on a canvas), or null where that is not supported.
+ * about twice as fast as drawing it on a canvas), or null where that conversion cannot be
+ * trusted for this frame's format (see `copyToRgbaWorks`) and the canvas path must be used.
  */
 async function frameRgba(frame) {
   const rect = frame.visibleRect;
   if (typeof frame.copyTo !== 'function' || !rect || rect.width !== frame.displayWidth || rect.height !== frame.displayHeight) return null;
+  if (!(await copyToRgbaWorks(frame.format))) return null;
   try {
     const data = new Uint8ClampedArray(rect.width * rect.height * 4);
     await frame.copyTo(data, { format: 'RGBA' });
@@ -81,6 +83,62 @@ async function frameRgba(frame) {
   } catch {
     return null; // an engine without RGBA conversion in copyTo: the canvas path below
   }
+}
+
+/** One probe colour (a strong red, so a red/blue swap shows) in each pixel format a frame may have. */
+function probePlanes(format, w, h) {
+  const fill = (pixel) => Uint8Array.from({ length: w * h * pixel.length }, (_, i) => pixel[i % pixel.length]);
+  const [y, u, v] = [82, 90, 240]; // BT.601 limited range for about (255, 0, 0)
+  switch (format) {
+    case 'RGBA':
+    case 'RGBX':
+      return fill([230, 20, 30, 255]);
+    case 'BGRA':
+    case 'BGRX':
+      return fill([30, 20, 230, 255]);
+    case 'I420':
+      return Uint8Array.from([...new Uint8Array(w * h).fill(y), ...new Uint8Array((w * h) / 4).fill(u), ...new Uint8Array((w * h) / 4).fill(v)]);
+    case 'NV12':
+      return Uint8Array.from([...new Uint8Array(w * h).fill(y), ...fill([u, v]).subarray(0, (w * h) / 2)]);
+    default:
+      return null;
+  }
+}
+
+const copyToChecks = new Map();
+/**
+ * Whether `copyTo(…, {format: 'RGBA'})` really gives RGBA for frames of `format`, checked once
+ * per format against drawing the same probe frame on a canvas. WebKitGTK 2.50 accepts the
+ * option and writes the frame's own layout (BGRA: red and blue swapped), which silently costs
+ * recognition; there the canvas path is used instead.
+ */
+function copyToRgbaWorks(format) {
+  if (!copyToChecks.has(format)) {
+    copyToChecks.set(
+      format,
+      (async () => {
+        const [w, h] = [16, 16];
+        const planes = probePlanes(format, w, h);
+        if (!planes || typeof OffscreenCanvas !== 'function') return false;
+        let frame;
+        try {
+          frame = new VideoFrame(planes, { format, codedWidth: w, codedHeight: h, timestamp: 0 });
+          const copied = new Uint8ClampedArray(w * h * 4);
+          await frame.copyTo(copied, { format: 'RGBA' });
+          const ctx = new OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true });
+          ctx.drawImage(frame, 0, 0);
+          const drawn = ctx.getImageData(0, 0, w, h).data;
+          const at = (w * (h / 2) + w / 2) * 4;
+          return [0, 1, 2].every((c) => Math.abs(copied[at + c] - drawn[at + c]) <= 24) && drawn[at] > drawn[at + 2] + 64;
+        } catch {
+          return false;
+        } finally {
+          frame?.close();
+        }
+      })(),
+    );
+  }
+  return copyToChecks.get(format);
 }
 
 /** A descriptor as the wasm engine takes it: encoded bytes or `{width, height, data}`. */
