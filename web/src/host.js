@@ -351,6 +351,14 @@ export class Host {
           throw new LikenessError('InvalidParameterException', `embedIn ${embedIn}: worker or thread`);
         }
         const wasm = e.faceSearchStart(toPascal({ collectionId, faceMatchThreshold, maxFaces }), range);
+        // A missing collection fails the start, not the first frame with a face in it (a
+        // video with no faces would otherwise "succeed" against a collection that is not there).
+        try {
+          await this.#withLock(() => e.describeCollection(toPascal({ collectionId })));
+        } catch (err) {
+          wasm.free();
+          throw err;
+        }
         // Embeddings in a second worker (the other core), so a new face does not hold up the
         // frames after it. It starts loading after this thread's first embedding (so its
         // model set-up does not compete with naming the first face), or after 2 s without
