@@ -24,14 +24,32 @@ async function run<T>(store: string, mode: IDBTransactionMode, op: (s: IDBObject
     const tx = d.transaction(store, mode);
     const req = op(tx.objectStore(store));
     tx.oncomplete = () => resolve(req.result);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error);
+    const failed = () => reject(tx.error ?? req.error ?? new DOMException(`IndexedDB refused the ${store} ${mode}`, 'UnknownError'));
+    tx.onerror = failed;
+    tx.onabort = failed;
   });
 }
 
+/**
+ * A thumbnail as stored: its bytes and type, not a Blob, since WebKit refuses Blobs in
+ * IndexedDB in ephemeral sessions (Safari's private browsing; WebKitGTK under automation).
+ * Blobs written by earlier versions are still read.
+ */
+interface StoredThumb {
+  type: string;
+  bytes: ArrayBuffer;
+}
+
 export const thumbs = {
-  get: (faceId: string) => run<Blob | undefined>('thumbs', 'readonly', (s) => s.get(faceId)),
-  put: (faceId: string, blob: Blob) => run('thumbs', 'readwrite', (s) => s.put(blob, faceId)),
+  async get(faceId: string): Promise<Blob | undefined> {
+    const stored = await run<StoredThumb | Blob | undefined>('thumbs', 'readonly', (s) => s.get(faceId));
+    if (stored === undefined || stored instanceof Blob) return stored;
+    return new Blob([stored.bytes], { type: stored.type });
+  },
+  async put(faceId: string, blob: Blob): Promise<void> {
+    const stored: StoredThumb = { type: blob.type, bytes: await blob.arrayBuffer() };
+    await run('thumbs', 'readwrite', (s) => s.put(stored, faceId));
+  },
   delete: (faceIds: string[]) =>
     run('thumbs', 'readwrite', (s) => {
       let last: IDBRequest = s.count();

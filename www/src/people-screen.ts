@@ -128,13 +128,20 @@ export class PeopleScreen {
   }
 
   private async fromDrop(dt: DataTransfer): Promise<void> {
+    // Both read now: a DataTransfer is emptied once the drop event returns.
+    const files = [...dt.files];
     const entries = [...dt.items].map((i) => i.webkitGetAsEntry?.()).filter((x): x is FileSystemEntry => !!x);
     const uploads: Upload[] = [];
-    if (entries.length) {
-      for (const entry of entries) await walk(entry, null, uploads);
-    } else {
-      for (const file of dt.files) uploads.push({ file, person: null });
+    for (const [i, entry] of entries.entries()) {
+      try {
+        await walk(entry, null, uploads);
+      } catch {
+        // An entry the engine cannot read back (WebKit: NotFoundError for a file with no
+        // path on disk): the dropped file itself, where it is one.
+        if (entry.isFile && files[i]) uploads.push({ file: files[i], person: null });
+      }
     }
+    if (!entries.length) for (const file of files) uploads.push({ file, person: null });
     await this.enrolAll(uploads);
   }
 
