@@ -9,14 +9,22 @@ step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 
 step "toolchain and system packages"
 rustup target add wasm32-unknown-unknown >/dev/null
-# Debian's Chromium and ChromeDriver run the browser tests (wasm-bindgen-test, playwright-core);
-# ffmpeg encodes the stored-video test clips (WebM, MP4); PostgreSQL (initdb, pg_ctl, psql) runs
-# the sync server's PostgreSQL tests in a throwaway cluster.
+# The browser matrix (wasm-bindgen-test and the page-level suites run in each engine): Debian's
+# Chromium + ChromeDriver, Firefox ESR (driven by geckodriver, from crates.io below) and
+# WebKitGTK (WebKitWebDriver + MiniBrowser, under Xvfb); ffmpeg encodes the stored-video test
+# clips (WebM, MP4); PostgreSQL (initdb, pg_ctl, psql) runs the sync server's PostgreSQL tests
+# in a throwaway cluster.
 have_pg() { command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v ffmpeg >/dev/null || ! have_pg; then
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v firefox-esr >/dev/null \
+  || ! command -v WebKitWebDriver >/dev/null || ! command -v Xvfb >/dev/null || ! command -v ffmpeg >/dev/null || ! have_pg; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver ffmpeg postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver firefox-esr webkit2gtk-driver xvfb \
+    ffmpeg postgresql >/dev/null
+fi
+GECKODRIVER_VERSION=0.37.1
+if ! geckodriver --version 2>/dev/null | grep -q "^geckodriver $GECKODRIVER_VERSION"; then
+  cargo install --locked geckodriver --version "$GECKODRIVER_VERSION"
 fi
 command -v node >/dev/null || { echo "Node.js and npm are required for the web package tests"; exit 1; }
 
@@ -38,13 +46,17 @@ if cargo tree -p likeness-collections --no-default-features -e normal | grep -E 
   echo "likeness-collections without default features still pulls a model runtime or image decoder"; exit 1
 fi
 
-step "wasm32: bindings and IndexedDB store in headless Chromium (wasm-bindgen-test)"
+step "wasm32: bindings and IndexedDB store in Chromium, Firefox ESR and WebKitGTK (wasm-bindgen-test)"
 CHROMEDRIVER=$(command -v chromedriver) cargo test --release --target wasm32-unknown-unknown -p likeness-wasm
+GECKODRIVER=$(command -v geckodriver) cargo test --release --target wasm32-unknown-unknown -p likeness-wasm
+# The runner's "Safari" mode speaks plain W3C WebDriver with no capabilities, and
+# WebKitWebDriver then starts WebKitGTK's MiniBrowser; it needs a display.
+SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --release --target wasm32-unknown-unknown -p likeness-wasm
 
-step "web: TypeScript types and the package in headless Chromium (playwright-core)"
+step "web: TypeScript types and the package in Chromium, Firefox ESR and WebKitGTK (web/test/browsers.mjs)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
-step "www: the app built (TypeScript, Vite) and tested in headless Chromium with a fake camera and a real likeness-server"
+step "www: the app built (TypeScript, Vite) and tested with a real likeness-server: in full in Chromium (fake camera), its smoke path in all three engines"
 (cd www && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
 
 step "Rekognition API: boto3 and the AWS CLI against a real likeness-server (pinned, in a venv)"
