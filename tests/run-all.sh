@@ -16,10 +16,11 @@ rustup target add wasm32-unknown-unknown >/dev/null
 # in a throwaway cluster.
 have_pg() { command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v firefox-esr >/dev/null \
-  || ! command -v WebKitWebDriver >/dev/null || ! command -v Xvfb >/dev/null || ! command -v ffmpeg >/dev/null || ! have_pg; then
+  || ! command -v WebKitWebDriver >/dev/null || ! command -v xvfb-run >/dev/null || ! command -v xauth >/dev/null \
+  || ! command -v ffmpeg >/dev/null || ! have_pg; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver firefox-esr webkit2gtk-driver xvfb \
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth \
     ffmpeg postgresql >/dev/null
 fi
 GECKODRIVER_VERSION=0.37.1
