@@ -62,20 +62,9 @@ const native = JSON.parse(execFileSync(bin('likeness'), ['bench', '--image', pho
 const wasm = await page.evaluate(async (iter) => {
   const likeness = await Likeness.open({ database: null, worker: false });
   const bytes = await fetchBytes('/tmp/photo-640x480.jpg');
-  const bitmap = await createImageBitmap(new Blob([bytes]));
-  const c = new OffscreenCanvas(bitmap.width, bitmap.height);
-  c.getContext('2d').drawImage(bitmap, 0, 0);
-  const rgba = c.getContext('2d').getImageData(0, 0, bitmap.width, bitmap.height);
+  const rgba = await rgbaOf('/tmp/photo-640x480.jpg');
   await likeness.createCollection({ collectionId: 'empty' });
-  const time = async (f) => {
-    const ts = [];
-    for (let i = 0; i < iter + 2; i++) {
-      const t = performance.now();
-      await f();
-      ts.push(performance.now() - t);
-    }
-    return ts.slice(2).sort((a, b) => a - b)[Math.floor(iter / 2)];
-  };
+  const time = (f) => medianMs(f, iter);
   const faces = (await likeness.detectFaces({ image: rgba })).faceDetails.length;
   const detect = await time(() => likeness.detectFaces({ image: rgba }));
   const full = await time(() => likeness.searchFacesByImage({ collectionId: 'empty', image: rgba }));

@@ -26,26 +26,15 @@ const native = JSON.parse(execFileSync(path.join(REPO, 'target', 'release', 'lik
 
 const server = await serve({ '/dist/': path.join(WEB, 'dist'), '/tmp/': tmp }, { '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS } });
 
-/** In the page: medians of ITER runs after two warm-ups. */
+/** In the page: medians of ITER runs after two warm-ups (the harness's medianMs). */
 async function measure(page) {
   return page.evaluate(async (iter) => {
-    const time = async (f) => {
-      const ts = [];
-      for (let i = 0; i < iter + 2; i++) {
-        const t = performance.now();
-        await f();
-        ts.push(performance.now() - t);
-      }
-      return ts.slice(2).sort((a, b) => a - b)[Math.floor(iter / 2)];
-    };
+    const time = (f) => medianMs(f, iter);
     const t0 = performance.now();
     const likeness = await Likeness.open({ database: null, worker: false, modelCache: false });
     const open = performance.now() - t0;
     const { fetchMs, initMs } = likeness.timings;
-    const bitmap = await createImageBitmap(new Blob([await fetchBytes('/tmp/photo-640x480.png')]));
-    const c = new OffscreenCanvas(bitmap.width, bitmap.height);
-    c.getContext('2d').drawImage(bitmap, 0, 0);
-    const rgba = c.getContext('2d').getImageData(0, 0, bitmap.width, bitmap.height);
+    const rgba = await rgbaOf('/tmp/photo-640x480.png');
     await likeness.createCollection({ collectionId: 'empty' });
     const faces = (await likeness.detectFaces({ image: rgba })).faceDetails.length;
     const detect = await time(() => likeness.detectFaces({ image: rgba }));

@@ -123,6 +123,22 @@ export const HARNESS = `<!doctype html>
   window.Likeness = Likeness;
   window.LikenessError = LikenessError;
   window.fetchBytes = async (url) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+  // For the benchmarks: an image's RGBA pixels, and the median time of iter runs of f after two warm-ups.
+  window.rgbaOf = async (url) => {
+    const bitmap = await createImageBitmap(new Blob([await fetchBytes(url)]));
+    const ctx = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d');
+    ctx.drawImage(bitmap, 0, 0);
+    return ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+  };
+  window.medianMs = async (f, iter) => {
+    const ts = [];
+    for (let i = 0; i < iter + 2; i++) {
+      const t = performance.now();
+      await f();
+      ts.push(performance.now() - t);
+    }
+    return ts.slice(2).sort((a, b) => a - b)[Math.floor(iter / 2)];
+  };
   window.harnessReady = true;
 </script>
 <body></body>`;
