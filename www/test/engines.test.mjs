@@ -4,7 +4,9 @@
 // enrolled, open it again, then stop the server and open it again: the service worker starts the app
 // offline with everything still there and matching. Only the page's public surface is used
 // (the drop zone and the file input, fed through the DOM), so WebDriver engines run it as
-// Chromium does. The camera path is in app.test.mjs (Chromium: it fakes a camera from a file).
+// Chromium does. The live view runs on the engine's own fake camera where its test tooling
+// has one (not WebKitGTK); enrolment from a camera with faces is in app.test.mjs (Chromium:
+// it fakes a camera from a file).
 // Needs www/dist (npm run build), target/release/likeness-server and ../shared/data/faces.
 
 import { test, before, after, describe } from 'node:test';
@@ -14,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, SERVER } from '../../web/test/server.mjs';
-import { ENGINES, engineMissing, launchBrowser } from '../../web/test/browsers.mjs';
+import { ENGINES, engineMissing, launchBrowser, toolingSkip } from '../../web/test/browsers.mjs';
 
 const WWW = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FACES = path.resolve(WWW, '..', '..', 'shared', 'data', 'faces');
@@ -84,6 +86,32 @@ for (const engine of ENGINES) {
       await browser?.close();
       server?.kill('SIGKILL');
       if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    test("the live view runs on the engine's fake camera", { skip: toolingSkip(engine, 'camera'), timeout: 300_000 }, async () => {
+      // A profile of its own that allows the camera: Chromium's and Firefox's generated
+      // pictures (no faces in them; the faces are in app.test.mjs, Chromium's file camera).
+      const camera = await launchBrowser(engine, { camera: 'allow' });
+      try {
+        await camera.grantCamera(origin);
+        const page = await camera.context.newPage();
+        await page.goto(`${origin}/#live`);
+        await until(page, "document.body.dataset.ready === 'true'", 120_000);
+        const button = "[...document.querySelectorAll('#live button')].find((b) => /camera$/.test(b.textContent) && b.textContent !== 'Switch camera')";
+        // Started by itself where the permission reads granted; else by its button.
+        await until(page, `${button}?.textContent === 'Stop camera'`, 5_000).catch(() => page.evaluate(`${button}.click()`));
+        await until(page, `${button}?.textContent === 'Stop camera'`, 30_000);
+        await page.evaluate("document.querySelector('#show-stats').click()");
+        await until(page, "/[1-9][0-9.]* fps/.test(document.querySelector('.stats')?.textContent ?? '')", 30_000);
+        const stats = await page.evaluate("document.querySelector('.stats').textContent");
+        assert.equal(await page.evaluate("document.querySelectorAll('.live-faces li').length"), 0, 'faces in a generated picture');
+        console.log(`# ${engine} live view on its fake camera: ${stats}`);
+        await page.evaluate(`${button}.click()`);
+        await until(page, `${button}?.textContent === 'Start camera'`, 10_000);
+        await page.close();
+      } finally {
+        await camera.close();
+      }
     });
 
     test('load, enrol from photos, search, reopen, then offline from the service worker', { timeout: 600_000 }, async () => {
