@@ -6,7 +6,7 @@
 // Needs web/dist (bash web/build.sh), target/release/likeness (cargo build --release) and
 // ../shared/data/faces; skips with a message when the photos are absent.
 
-import { test, before, after, describe } from 'node:test';
+import { before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,10 +18,11 @@ const FACES = path.join(SHARED_DATA, 'faces');
 const HAVE_DATA = fs.existsSync(path.join(FACES, 'identities'));
 const skip = HAVE_DATA ? false : `SKIP: ${FACES} is absent; browser end-to-end tests need ../shared/data`;
 const CLI = path.join(REPO, 'target', 'release', 'likeness');
-import { ENGINES, engineMissing, launchBrowser, toolingSkip } from './browsers.mjs';
+import { ENGINES, engineMissing, launchBrowser, toolingSkip, matrixTest, clearOrigin } from './browsers.mjs';
 
 for (const engine of ENGINES) {
   describe(engine, { skip: skip || engineMissing(engine) }, () => {
+    const test = matrixTest(engine, () => clearOrigin(browser, `${server.origin}/pages/harness.html`));
     let server;
     let browser;
     let clips;

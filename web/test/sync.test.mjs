@@ -6,14 +6,14 @@
 //
 // Needs web/dist, target/release/{likeness,likeness-server} and ../shared/data/faces.
 
-import { test, before, after, describe } from 'node:test';
+import { before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { serve, startServer, HARNESS, WEB, REPO, SERVER, SHARED_DATA } from './server.mjs';
-import { ENGINES, engineMissing, launchBrowser } from './browsers.mjs';
+import { ENGINES, engineMissing, launchBrowser, matrixTest } from './browsers.mjs';
 
 const FACES = path.join(SHARED_DATA, 'faces');
 const HAVE_DATA = fs.existsSync(path.join(FACES, 'identities'));
@@ -132,6 +132,9 @@ function cliDevice(store) {
 for (const engine of ENGINES) {
   describe(engine, { skip: skip || engineMissing(engine) }, () => {
     const browsers = [];
+    // A retry after a trap starts from what the first attempt left on the server; the tests
+    // create their own groups, so it does not collide.
+    const test = matrixTest(engine);
     before(async () => {
       browsers.push(await launchBrowser(engine), await launchBrowser(engine));
     });

@@ -12,14 +12,14 @@
 //   for what is not a playable video, cancellation; no collection changes.
 // Needs web/dist, the example binary, ffmpeg and ../shared/data/faces.
 
-import { test, before, after, describe } from 'node:test';
+import { before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { serve, HARNESS, WEB, REPO, SHARED_DATA } from './server.mjs';
-import { ENGINES, engineMissing, launchBrowser, toolingSkip } from './browsers.mjs';
+import { ENGINES, engineMissing, launchBrowser, toolingSkip, matrixTest, clearOrigin } from './browsers.mjs';
 
 const FACES = path.join(SHARED_DATA, 'faces');
 const HAVE_DATA = fs.existsSync(path.join(FACES, 'identities'));
@@ -62,6 +62,7 @@ after(async () => {
 for (const engine of ENGINES) {
   describe(engine, { skip: skip || engineMissing(engine) }, () => {
     let browser;
+    const test = matrixTest(engine, () => clearOrigin(browser, `${web.origin}/pages/harness.html`));
     before(async () => {
       browser = await launchBrowser(engine, { camera: 'allow', cameraFile });
       await browser.grantCamera(web.origin);

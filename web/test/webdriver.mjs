@@ -191,7 +191,9 @@ async function open(driver, capabilities) {
   session.current = session.blank;
   const context = {
     async newPage() {
-      const handle = await session.exclusive(session.blank, async () => (await session.raw('POST', '/window/new', { type: 'tab' })).handle);
+      // A window, not a tab: WebKit defers media loading and throttles hidden pages, and a
+      // background tab is hidden; every page here is a visible window, as a person's tab is.
+      const handle = await session.exclusive(session.blank, async () => (await session.raw('POST', '/window/new', { type: 'window' })).handle);
       const page = new Page(session, handle);
       session.pages.add(page);
       return page;

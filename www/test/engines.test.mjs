@@ -9,14 +9,14 @@
 // it fakes a camera from a file).
 // Needs www/dist (npm run build), target/release/likeness-server and ../shared/data/faces.
 
-import { test, before, after, describe } from 'node:test';
+import { before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, SERVER } from '../../web/test/server.mjs';
-import { ENGINES, engineMissing, launchBrowser, toolingSkip } from '../../web/test/browsers.mjs';
+import { ENGINES, engineMissing, launchBrowser, toolingSkip, matrixTest } from '../../web/test/browsers.mjs';
 
 const WWW = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FACES = path.resolve(WWW, '..', '..', 'shared', 'data', 'faces');
@@ -74,6 +74,7 @@ async function expectPeople(page, expected) {
 for (const engine of ENGINES) {
   describe(engine, { skip: skip || engineMissing(engine) }, () => {
     let tmp, server, origin, browser;
+    const test = matrixTest(engine);
     before(async () => {
       for (const [file, how] of [[path.join(WWW, 'dist', 'index.html'), 'cd www && npm run build'], [SERVER, 'cargo build --release']]) {
         assert.ok(fs.existsSync(file), `${file} is missing: ${how}`);
