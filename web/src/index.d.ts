@@ -545,11 +545,6 @@ export interface FaceSearchResult {
   stats: {
     /** `VideoDecoder` (WebCodecs, demuxed here) or `video element` (played, the fallback). */
     decoder: 'VideoDecoder' | 'video element';
-    /**
-     * With the `video element` decoder: how frames were taken, from the element's frame
-     * callbacks while it plays, or by seeking where an engine gives no callbacks (WebKitGTK).
-     */
-    stepping?: 'frame callbacks' | 'seeking';
     framesProcessed: number;
     elapsedMillis: number;
     secondsPerVideoSecond: number | null;

@@ -409,7 +409,6 @@ export async function searchVideo(call, options = {}) {
     };
     const stats = {
       decoder: demuxed ? 'VideoDecoder' : 'video element',
-      ...(demuxed ? {} : { stepping: ctx.stepping ?? 'frame callbacks' }),
       framesProcessed: ctx.frames,
       elapsedMillis: Math.round(elapsed),
       secondsPerVideoSecond: durationMillis ? elapsed / durationMillis : null,
@@ -493,24 +492,18 @@ async function searchDecoded({ config, samples }, ctx) {
  * A <video> played muted: its first frame, then each presented frame that is due, the video
  * paused while it is searched. Faster than real time at up to `16 / frameRate` x, but slower
  * than WebCodecs: presented frames follow the display's refresh, so the rate is held where a
- * refresh shows about one video frame and no sample is skipped. Where the engine plays but
- * never calls back for presented frames (WebKitGTK 2.50 under Xvfb: requestVideoFrameCallback
- * exists and stays silent), the rest is stepped by seeking instead.
+ * refresh shows about one video frame and no sample is skipped.
  */
 async function searchPlayed(element, frameRate, ctx) {
-  if (element.currentTime !== 0) await seekTo(element, 0, ctx.signal);
+  if (element.currentTime !== 0) {
+    element.currentTime = 0;
+    await new Promise((r) => element.addEventListener('seeked', r, { once: true }));
+  }
   element.playbackRate = Math.min(16, Math.max(0.25, 60 / frameRate));
-  let presented = 0;
   for (;;) {
     if (ctx.signal?.aborted) throw aborted(ctx.signal);
     const got = await nextFrame(element, ctx.signal);
-    if (got.stalled || (got.ended && presented === 0)) {
-      element.pause();
-      ctx.stepping = 'seeking';
-      return searchSeeked(element, ctx);
-    }
     if (got.ended) break;
-    presented += 1;
     const ms = got.mediaTime * 1000;
     if (!ctx.sampler.due(ms)) {
       if (got.image !== element) got.image.close();
@@ -526,60 +519,10 @@ async function searchPlayed(element, frameRate, ctx) {
   }
 }
 
-/** Every due sample from where the sampler is, by seeking the paused element to it. */
-async function searchSeeked(element, ctx) {
-  const end = element.duration * 1000;
-  if (!Number.isFinite(end)) {
-    throw new LikenessError('InvalidParameterException', 'this browser gives no frames of a video of unknown length (no requestVideoFrameCallback calls, and it cannot be stepped by seeking)');
-  }
-  for (let ms = ctx.sampler.next; ms < end; ms = ctx.sampler.next) {
-    if (ctx.signal?.aborted) throw aborted(ctx.signal);
-    await seekTo(element, ms / 1000, ctx.signal);
-    const at = element.currentTime * 1000;
-    ctx.sampler.due(Math.max(ms, at));
-    const image = capture(element);
-    try {
-      await ctx.search(image, at);
-    } finally {
-      if (image !== element) image.close();
-    }
-  }
-}
-
-/** Seek the element to `seconds` and wait until the frame there is ready. */
-function seekTo(element, seconds, signal) {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      element.removeEventListener('seeked', onSeeked);
-      element.removeEventListener('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onSeeked = () => {
-      done();
-      resolve();
-    };
-    const onError = () => {
-      done();
-      reject(mediaError(element, 'seeking failed'));
-    };
-    const onAbort = () => {
-      done();
-      reject(aborted(signal));
-    };
-    element.addEventListener('seeked', onSeeked);
-    element.addEventListener('error', onError);
-    signal?.addEventListener('abort', onAbort);
-    element.currentTime = seconds;
-  });
-}
-
-/** How long a playing element may go without a frame callback before it is stepped by seeking. */
-const FRAME_CALLBACK_STALL_MS = 1500;
-
 function nextFrame(element, signal) {
   return new Promise((resolve, reject) => {
     let handle = 0;
-    let done = () => {
+    const done = () => {
       element.removeEventListener('ended', onEnded);
       element.removeEventListener('error', onError);
       signal?.removeEventListener('abort', onAbort);
@@ -603,19 +546,9 @@ function nextFrame(element, signal) {
     signal?.addEventListener('abort', onAbort);
     if (typeof element.requestVideoFrameCallback !== 'function') {
       done();
-      resolve({ stalled: true }); // no frame callbacks at all: stepped by seeking
+      reject(new LikenessError('InvalidParameterException', 'this browser has no requestVideoFrameCallback, which stored-video search needs'));
       return;
     }
-    const stall = setTimeout(() => {
-      done();
-      element.cancelVideoFrameCallback?.(handle);
-      resolve({ stalled: true });
-    }, FRAME_CALLBACK_STALL_MS);
-    const settle = done;
-    done = () => {
-      clearTimeout(stall);
-      settle();
-    };
     handle = element.requestVideoFrameCallback((_, meta) => {
       done();
       resolve({ image: capture(element), mediaTime: meta.mediaTime, presented: meta.presentedFrames });
