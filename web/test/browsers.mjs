@@ -133,10 +133,10 @@ export async function launchBrowser(engine, { camera = null, cameraFile = null }
 /**
  * node:test's `test` for one engine of the matrix. In WebKitGTK, a test that fails with a
  * WebAssembly trap runs once more after `reset()`, and says so in the output: JavaScriptCore
- * (WebKitGTK 2.50.6) has trapped with "Out of bounds memory access" in the engine's worker
- * once in about a dozen runs of the same test, never twice in a row, never in Chromium or
- * Firefox, on input that passes the next time; not diagnosed yet. Any other failure, and a
- * second trap, fail the test.
+ * (WebKitGTK 2.50.6) traps with "Out of bounds memory access" in the engine about once per
+ * run of the whole suite, in a different test each time, never twice in a row, never in
+ * Chromium or Firefox, on input that passes the next time; not diagnosed yet. Any other
+ * failure, and a second trap, fail the test.
  */
 export function matrixTest(engine, reset = async () => {}) {
   return (name, options, fn) =>
