@@ -47,11 +47,11 @@ export function engineMissing(engine) {
  * offers is skipped there with the reason (the README's support table says the same).
  */
 export const TOOLING = {
-  chromium: { fileCamera: true, camera: true, denyCamera: true, smallVolume: true },
+  chromium: { fileCamera: true, camera: true, smallVolume: true },
   // media.navigator.streams.fake: a generated picture, not a file; no faces in it.
-  firefox: { fileCamera: false, camera: true, denyCamera: true, smallVolume: false },
+  firefox: { fileCamera: false, camera: true, smallVolume: false },
   // MiniBrowser asks with a GTK dialog that WebKitWebDriver cannot answer (no Set Permission).
-  webkit: { fileCamera: false, camera: false, denyCamera: false, smallVolume: false },
+  webkit: { fileCamera: false, camera: false, smallVolume: false },
 };
 
 /** A skip reason for a test that needs `need` (a TOOLING key) in `engine`, or false. */
@@ -60,7 +60,6 @@ export function toolingSkip(engine, need) {
   const why = {
     fileCamera: 'only Chromium fakes a camera from a video file (--use-file-for-fake-video-capture)',
     camera: "WebKitWebDriver cannot answer MiniBrowser's camera permission dialog",
-    denyCamera: "WebKitWebDriver cannot answer MiniBrowser's camera permission dialog",
     smallVolume: 'the small-volume quota test starts Chromium on its own tmpfs profile',
   }[need];
   return `SKIP in ${engine}: ${why}`;

@@ -50,7 +50,7 @@ class WebDriverError extends Error {
   }
 }
 
-/** A WebDriver session; `pages` are its windows. */
+/** A WebDriver session; its pages are its windows. */
 class Session {
   constructor(driver, id) {
     this.driver = driver;
@@ -162,7 +162,6 @@ class Page {
       await this.session.raw('POST', '/window', { handle: this.session.blank });
       this.session.current = this.session.blank;
     });
-    this.session.pages.delete(this);
   }
 }
 
@@ -182,8 +181,6 @@ async function open(driver, capabilities) {
     throw new WebDriverError('new session', json.value);
   }
   const session = new Session(driver, json.value.sessionId);
-  session.pages = new Set();
-  session.browserVersion = json.value.capabilities?.browserVersion;
   // A script that hangs fails after 5 minutes instead of holding the session (and every later test) forever.
   await session.raw('POST', '/timeouts', { script: 300_000, pageLoad: 300_000 });
   // The session's first window is kept blank so the session outlives every page.
@@ -194,17 +191,12 @@ async function open(driver, capabilities) {
       // A window, not a tab: WebKit defers media loading and throttles hidden pages, and a
       // background tab is hidden; every page here is a visible window, as a person's tab is.
       const handle = await session.exclusive(session.blank, async () => (await session.raw('POST', '/window/new', { type: 'window' })).handle);
-      const page = new Page(session, handle);
-      session.pages.add(page);
-      return page;
-    },
-    async grantPermissions() {
-      // set by the capabilities/preferences the browser was launched with
+      return new Page(session, handle);
     },
   };
   return {
     context,
-    version: session.browserVersion,
+    version: json.value.capabilities?.browserVersion ?? null,
     close: async () => {
       await session.exclusive(null, () => fetch(`${driver.url}/session/${session.id}`, { method: 'DELETE' })).catch(() => {});
       driver.child.kill('SIGTERM');
