@@ -132,9 +132,11 @@ function cliDevice(store) {
 for (const engine of ENGINES) {
   describe(engine, { skip: skip || engineMissing(engine) }, () => {
     const browsers = [];
-    // A retry after a trap starts from what the first attempt left on the server; the tests
-    // create their own groups, so it does not collide.
+    // A retry after a trap names its databases and CLI store afresh: the first attempt may
+    // have joined them to a group already. The second test goes on from the first's devices.
     const test = matrixTest(engine);
+    const named = (name, attempt) => (attempt ? `${name}-again` : name);
+    let names = { a: 'sync-a', b: 'sync-b' };
     before(async () => {
       browsers.push(await launchBrowser(engine), await launchBrowser(engine));
     });
@@ -142,9 +144,10 @@ for (const engine of ENGINES) {
       for (const b of browsers) await b.close();
     });
 
-    test('three devices (two browser profiles and the CLI) converge after random offline edits', { skip, timeout: 900_000 }, async () => {
-      const [pa, pb] = [await openPage(browsers[0], 'sync-a'), await openPage(browsers[1], 'sync-b')];
-      const store = path.join(tmp, `cli-store-${engine}`);
+    test('three devices (two browser profiles and the CLI) converge after random offline edits', { skip, timeout: 900_000 }, async (t, attempt) => {
+      names = { a: named('sync-a', attempt), b: named('sync-b', attempt) };
+      const [pa, pb] = [await openPage(browsers[0], names.a), await openPage(browsers[1], names.b)];
+      const store = path.join(tmp, named(`cli-store-${engine}`, attempt));
       const a = browserDevice(pa);
       const b = browserDevice(pb);
       const c = cliDevice(store);
@@ -227,7 +230,8 @@ for (const engine of ENGINES) {
     });
 
     test('automatic sync carries a write to the other profile live; two tabs push a change once', { skip, timeout: 300_000 }, async () => {
-      const [pa, pb] = [await openPage(browsers[0], 'sync-a'), await openPage(browsers[1], 'sync-b')];
+      // It goes on from the first test's group; a retry here would need that test again.
+      const [pa, pb] = [await openPage(browsers[0], names.a), await openPage(browsers[1], names.b)];
       await pa.evaluate(() => lk.sync.start({ intervalMs: 3_600_000 }));
       await pb.evaluate(() => lk.sync.start({ intervalMs: 3_600_000 }));
       await pb.waitForFunction(() => statuses.some((s) => s.state === 'idle'));
@@ -246,7 +250,7 @@ for (const engine of ENGINES) {
       await pb.evaluate(() => lk.sync.stop());
 
       // Two tabs of profile A sync at once after a write: the server stores the change once.
-      const second = await openPage(browsers[0], 'sync-a');
+      const second = await openPage(browsers[0], names.a);
       const records = async () => Number((await (await fetch(`${syncUrl}/metrics`)).text()).match(/^likeness_records (\d+)$/m)[1]);
       const before = await records();
       await browserDevice(pa).createUser('two-tabs');
@@ -281,14 +285,15 @@ for (const engine of ENGINES) {
       for (const p of [pa, pb, second]) await p.close();
     });
 
-    test('a passphrase-protected key: only the wrapped key is stored, each page unlocks, a wrong passphrase is refused', { skip, timeout: 300_000 }, async () => {
-      const owner = await openPage(browsers[0], 'sync-p');
+    test('a passphrase-protected key: only the wrapped key is stored, each page unlocks, a wrong passphrase is refused', { skip, timeout: 300_000 }, async (t, attempt) => {
+      const [p, q] = [named('sync-p', attempt), named('sync-q', attempt)];
+      const owner = await openPage(browsers[0], p);
       const created = await owner.evaluate((server) => lk.sync.create({ server, label: 'vault', passphrase: 'correct horse' }), syncUrl);
       const stored = () =>
         owner.evaluate(
           () =>
             new Promise((resolve, reject) => {
-              const req = indexedDB.open('sync-p:sync');
+              const req = indexedDB.open(`${p}:sync`);
               req.onsuccess = () => {
                 const get = req.result.transaction('kv').objectStore('kv').get('config');
                 get.onsuccess = () => {
@@ -311,7 +316,7 @@ for (const engine of ENGINES) {
         await lk.createUser({ collectionId: 'vault', userId: 'ada' });
         await lk.sync.now();
       });
-      const tab = await openPage(browsers[0], 'sync-p');
+      const tab = await openPage(browsers[0], p);
       assert.deepEqual(await tab.evaluate(() => lk.sync.status().then((s) => [s.protected, s.locked])), [true, true]);
       /** The error name `lk.sync[op](arg)` rejects with in `tab`, or null. */
       const name = (op, arg) => tab.evaluate(({ op, arg }) => lk.sync[op](arg).then(() => null, (e) => e.name), { op, arg });
@@ -328,7 +333,7 @@ for (const engine of ENGINES) {
       const invite = await tab.evaluate(() => lk.sync.invite());
 
       // Another profile joins with its own passphrase and gets the collection.
-      const other = await openPage(browsers[1], 'sync-q');
+      const other = await openPage(browsers[1], q);
       const joined = await other.evaluate(({ code }) => lk.sync.join(code, { passphrase: 'battery staple' }), { code: invite.joinCode });
       assert.equal(joined.shortCode, invite.shortCode);
       const users = await other.evaluate(async () => {
