@@ -125,6 +125,34 @@ export function defaultUrls() {
 /** The sync operations (`likeness.sync.*`), run by `Host.call` as `sync.<name>`. */
 export const SYNC_OPERATIONS = ['create', 'invite', 'join', 'now', 'start', 'stop', 'status', 'collections', 'setCollections', 'devices', 'revoke', 'leave', 'protect', 'unprotect', 'unlock', 'lock'];
 
+/**
+ * Watch this realm for WebAssembly traps, which escape an async engine call as uncaught
+ * errors and leave its promise pending. `trapped` rejects with the first one (or with what
+ * `fail` is given); `onTrap` hears of it too. `stop` removes the listeners.
+ */
+function watchTraps(onTrap = () => {}) {
+  let fail;
+  const trapped = new Promise((_, reject) => {
+    fail = reject;
+  });
+  trapped.catch(() => {});
+  const listener = (ev) => {
+    const err = ev.error ?? ev.reason;
+    if (err instanceof WebAssembly.RuntimeError) {
+      ev.preventDefault();
+      onTrap(err);
+      fail(err);
+    }
+  };
+  globalThis.addEventListener?.('error', listener);
+  globalThis.addEventListener?.('unhandledrejection', listener);
+  const stop = () => {
+    globalThis.removeEventListener?.('error', listener);
+    globalThis.removeEventListener?.('unhandledrejection', listener);
+  };
+  return { trapped, fail, stop };
+}
+
 export class Host {
   constructor(engine, database, onSyncStatus = () => {}) {
     this.engine = engine;
@@ -143,22 +171,11 @@ export class Host {
     // uncaught error and the call's promise never settles; the instance is unusable after
     // it. Watch for traps so every call in flight, and every later one, fails instead.
     this.stopped = null;
-    this.trapped = new Promise((_, reject) => {
-      this.failAll = reject;
-    });
-    this.trapped.catch(() => {});
-    const onTrap = (ev) => {
-      const err = ev.error ?? ev.reason;
-      if (err instanceof WebAssembly.RuntimeError) {
-        this.#stop(err);
-        ev.preventDefault();
-      }
-    };
-    globalThis.addEventListener?.('error', onTrap);
-    globalThis.addEventListener?.('unhandledrejection', onTrap);
+    const traps = watchTraps((trap) => this.#stop(trap));
+    this.trapped = traps.trapped;
+    this.failAll = traps.fail;
     this.close = () => {
-      globalThis.removeEventListener?.('error', onTrap);
-      globalThis.removeEventListener?.('unhandledrejection', onTrap);
+      traps.stop();
       this.sync.close();
       this.channel?.close();
       clearTimeout(this.embedderTimer);
@@ -212,12 +229,19 @@ export class Host {
     const cache = modelCache ? await preparedEmbedder(embedder, Engine.preparedEmbedderFormat()).catch(() => null) : null;
     const fetched = performance.now();
     let engine;
+    // A trap while the models load would leave the open pending for ever: fail it instead.
+    const loading = watchTraps();
     try {
-      engine = await Engine.open(short, full, embedder, database, cache?.bytes ?? undefined);
+      engine = await Promise.race([Engine.open(short, full, embedder, database, cache?.bytes ?? undefined), loading.trapped]);
     } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) {
+        throw new LikenessError('InternalServerError', `the engine trapped while loading (${e.message}); reload the page`);
+      }
       const err = LikenessError.from(e);
       // A model that tract cannot load is a loading problem, not a service fault.
       throw err.name === 'InternalServerError' ? new LikenessError('ModelLoadError', err.message) : err;
+    } finally {
+      loading.stop();
     }
     const fresh = engine.takePreparedEmbedder();
     // Kept before the open returns (a page may close its worker at once); only the first
