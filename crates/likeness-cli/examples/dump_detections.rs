@@ -1,5 +1,6 @@
-//! Development tool: largest-face box and keypoints (pixels) of every image in a manifest,
-//! as TSV, for alignment experiments in tools/ (no vectors, no pixels).
+//! Development tool: box and keypoints (pixels) of one face of every image in a manifest, as
+//! TSV, for alignment experiments in tools/ (no vectors, no pixels). The face is the one
+//! `likeness eval` scores by default: visible area weighted by closeness to the centre.
 //! Usage: cargo run --release --example dump_detections -- MANIFEST.tsv > out.tsv
 
 use likeness_vision::{decode, FaceEngine, ImageInput};
@@ -13,9 +14,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for line in text.lines().skip(1) {
         let path = line.split('\t').next().unwrap_or_default();
         let bytes = std::fs::read(root.join(path))?;
-        let img = decode(ImageInput::Encoded(&bytes))?.image;
-        let faces = engine.locate(&img)?;
-        match faces.first() {
+        // What `likeness eval` cannot score either (too small, undecodable) is NA.
+        let Ok(img) = decode(ImageInput::Encoded(&bytes)).map(|d| d.image) else {
+            println!("{path}\tNA");
+            continue;
+        };
+        let faces = engine.locate(&img).unwrap_or_default();
+        let (w, h) = (img.width as f32, img.height as f32);
+        let weight = |f: &&likeness_vision::LocatedFace| {
+            let d = &f.detection;
+            let (cx, cy) = ((d.x0 + d.x1) / 2.0 - w / 2.0, (d.y0 + d.y1) / 2.0 - h / 2.0);
+            d.visible_area(w, h) * (1.0 - (cx.hypot(cy) / (w / 2.0).hypot(h / 2.0)).min(1.0))
+        };
+        match faces.iter().max_by(|a, b| weight(a).total_cmp(&weight(b))) {
             Some(f) => {
                 let d = &f.detection;
                 let kps: Vec<String> = d.keypoints.iter().map(|(x, y)| format!("{x:.2}\t{y:.2}")).collect();
