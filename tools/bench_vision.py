@@ -4,7 +4,8 @@ vs onnxruntime on the same ONNX files, both single-threaded, in one script run.
 
 The onnxruntime side runs the same model calls the Rust pipeline makes for a 640x480 image
 (full-range detector on the letterboxed image, short-range detector letterboxed and with a
-1.6x margin, the dlib ResNet on the aligned crop and its mirror), with PIL/numpy preprocessing.
+1.6x margin, MTCNN's ONet twice on the face box, the dlib ResNet on the aligned crop and its
+mirror), with PIL/numpy preprocessing.
 The two engines alternate in rounds so that noise from other work on the machine lands on
 both. Prints both medians and minima, the ratios, model bytes and load times.
 
@@ -52,7 +53,7 @@ def letterbox(img, out, pad=1.0):
     return (np.asarray(canvas.resize((out, out), Image.BILINEAR), np.float32) / 127.5 - 1.0)[None]
 
 
-def onnxruntime_pipeline(full, short, emb, img):
+def onnxruntime_pipeline(full, short, onet, emb, img):
     """One detect + align + embed pass, the same model calls the Rust pipeline makes."""
     out = full.run(None, {"input:0": letterbox(img, 192).transpose(0, 3, 1, 2).copy()})[0][0]  # planar input
     short.run(None, {"input:0": letterbox(img, 128)})
@@ -64,6 +65,10 @@ def onnxruntime_pipeline(full, short, emb, img):
     cy = ((best // 48) + 0.5) / 48 * 192 + r[2]
     s = side / 192
     x0, y0 = cx * s - (side - img.width) / 2, cy * s - (side - img.height) / 2
+    # The landmark network, twice (the box, then the box it regresses), as the engine does.
+    for _ in range(2):
+        crop = img.transform((48, 48), Image.AFFINE, (r[3] * s / 48, 0, x0 - r[3] * s / 2, 0, r[3] * s / 48, y0 - r[3] * s / 2), Image.BILINEAR)
+        onet.run(None, {"input": ((np.asarray(crop, np.float32) - 127.5) * 0.0078125).transpose(2, 0, 1)[None].copy()})
     face = img.transform((150, 150), Image.AFFINE, (r[3] * s / 150 * 1.4, 0, x0 - r[3] * s * 0.7, 0, r[3] * s / 150 * 1.4, y0 - r[3] * s * 0.7), Image.BILINEAR)
     x = np.asarray(face, np.float32)  # RGB 0..255: the graph normalises
     emb.run(None, {"input": x[None]})
@@ -73,6 +78,7 @@ def onnxruntime_pipeline(full, short, emb, img):
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "data", "faces", "identities", "obama", "obama.jpg")
     (full, t_full), (short, t_short), (emb, t_emb) = session("blazeface-full.onnx"), session("blazeface-short.onnx"), session("faceapi-resnet.onnx")
+    onet, t_onet = session("mtcnn-onet.onnx")
     binary = os.path.join(ROOT, "target", "release", "likeness")
     tract_ms, ort_ms, loads = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,14 +93,14 @@ def main():
             loads.append(tract["model_load_ms"])
             for i in range(PER_ROUND + 2):
                 t = time.perf_counter()
-                onnxruntime_pipeline(full, short, emb, img)
+                onnxruntime_pipeline(full, short, onet, emb, img)
                 if i >= 2:  # warm-up, as the CLI does
                     ort_ms.append((time.perf_counter() - t) * 1e3)
     tract_median, ort_median = float(np.median(tract_ms)), float(np.median(ort_ms))
-    sizes = {n: os.path.getsize(os.path.join(MODELS, n)) for n in ("blazeface-short.onnx", "blazeface-full.onnx", "faceapi-resnet.onnx")}
+    sizes = {n: os.path.getsize(os.path.join(MODELS, n)) for n in ("blazeface-short.onnx", "blazeface-full.onnx", "mtcnn-onet.onnx", "faceapi-resnet.onnx")}
     print(f"640x480, {tract['faces']} face, one thread, {ROUNDS} alternating rounds of {PER_ROUND} runs each:")
     print(f"  tract (likeness)  median {tract_median:.1f} ms  min {min(tract_ms):.1f} ms   model load {np.median(loads):.0f} ms")
-    print(f"  onnxruntime       median {ort_median:.1f} ms  min {min(ort_ms):.1f} ms   session load {t_full + t_short + t_emb:.0f} ms")
+    print(f"  onnxruntime       median {ort_median:.1f} ms  min {min(ort_ms):.1f} ms   session load {t_full + t_short + t_emb + t_onet:.0f} ms")
     print(f"  ratio tract/onnxruntime {tract_median / ort_median:.2f}x (medians), {min(tract_ms) / min(ort_ms):.2f}x (minima)")
     print(f"  model bytes {sum(sizes.values())} ({', '.join(f'{k} {v}' for k, v in sizes.items())})")
 

@@ -72,7 +72,8 @@ export interface BoundingBox {
   top: number;
 }
 export interface Landmark {
-  type: 'eyeLeft' | 'eyeRight' | 'nose' | 'upperJawlineLeft' | 'upperJawlineRight';
+  /** mouthLeft/mouthRight are absent on faces a live stream only tracked (no landmark run). */
+  type: 'eyeLeft' | 'eyeRight' | 'nose' | 'mouthLeft' | 'mouthRight' | 'upperJawlineLeft' | 'upperJawlineRight';
   x: number;
   y: number;
 }

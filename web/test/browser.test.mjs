@@ -521,7 +521,7 @@ for (const engine of ENGINES) {
         assert.ok(last.loaded > 0 && last.loaded === last.total, `${file}: ${JSON.stringify(last)}`);
       }
       assert.ok(out.events.length > files.length, 'progress should arrive in several steps');
-      assert.equal(out.version, 'likeness-dlib-resnet-1');
+      assert.equal(out.version, 'likeness-dlib-resnet-2');
       assert.equal(out.faces, 1);
       assert.equal(out.badModel, 'ModelLoadError');
       assert.equal(out.missing, 'ModelLoadError');

@@ -57,12 +57,25 @@ pub(crate) fn similarity(from: &[(f32, f32)], to: &[(f32, f32)]) -> Affine {
     Affine { a, b: -b, c: tx - (a * fx - b * fy), d: b, e: a, f: ty - (b * fx + a * fy) }
 }
 
+/// Eyes, nose tip and mouth centre: from the precise landmarks when they were located,
+/// else from the detector's keypoints.
+pub(crate) fn alignment_points(det: &Detection) -> [(f32, f32); 4] {
+    match &det.landmarks {
+        Some(l) => l.alignment_points(),
+        None => [det.keypoints[0], det.keypoints[1], det.keypoints[2], det.keypoints[3]],
+    }
+}
+
 /// Warp the face into the template square; returns interleaved RGB in 0..255.
 pub(crate) fn align(img: &RgbImage, det: &Detection, template: &AlignmentTemplate) -> Vec<f32> {
-    let target = template.points();
-    let source: Vec<(f32, f32)> = det.keypoints[..4].to_vec();
-    // Output pixel -> source pixel is the similarity from template points to keypoints.
-    let map = similarity(&target, &source);
+    align_points(img, alignment_points(det), template)
+}
+
+/// Warp the face whose eyes, nose tip and mouth centre are at `source` into the template
+/// square; interleaved RGB in 0..255.
+pub(crate) fn align_points(img: &RgbImage, source: [(f32, f32); 4], template: &AlignmentTemplate) -> Vec<f32> {
+    // Output pixel -> source pixel is the similarity from template points to the face's.
+    let map = similarity(&template.points(), &source);
     warp_rgb(img, &map, template.size, template.size)
 }
 

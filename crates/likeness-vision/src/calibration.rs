@@ -18,18 +18,18 @@ use serde::{Deserialize, Serialize};
 /// (similarity, false accept rate) targets the fit places knots at.
 pub const FAR_TARGETS: [(f32, f64); 5] = [(50.0, 1e-1), (80.0, 1e-2), (90.0, 1e-3), (95.0, 1e-4), (99.0, 1e-5)];
 
-/// Fitted knots (cosine, similarity) for `likeness-dlib-resnet-1`, by `likeness calibrate
+/// Fitted knots (cosine, similarity) for `likeness-dlib-resnet-2`, by `likeness calibrate
 /// lfw-dev/MANIFEST.tsv` over 1,198,786 cross-identity pairs of 1,549 images. Measured false
 /// accept rates at the knots: 50: 1.0e-1, 80: 1.0e-2, 90: 1.0e-3, 95: 9.9e-5, 99: 9.2e-6;
-/// true accept rates of the 140 same-person pairs: 100%, 100%, 95.7%, 83.6%, 57.9%.
+/// true accept rates of the 140 same-person pairs: 100%, 99.3%, 95.7%, 77.1%, 57.9%.
 pub const DEFAULT_KNOTS: [(f32, f32); 8] = [
     (-1.0, 0.0),
-    (0.8838, 50.0),
-    (0.9122, 80.0),
-    (0.9306, 90.0),
-    (0.9446, 95.0),
-    (0.9562, 99.0),
-    (0.9679, 99.9),
+    (0.8827, 50.0),
+    (0.9113, 80.0),
+    (0.9300, 90.0),
+    (0.9447, 95.0),
+    (0.9569, 99.0),
+    (0.9692, 99.9),
     (1.0, 100.0),
 ];
 

@@ -10,6 +10,7 @@
 
 use crate::decode::RgbImage;
 use crate::error::{model_error, VisionError};
+use crate::landmarks::Landmarks;
 use crate::warp::{warp_rgb, Affine};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -30,6 +31,9 @@ pub struct Detection {
     pub keypoints: [(f32, f32); KEYPOINTS],
     /// How many raw detections (across views and anchors) were merged into this one.
     pub support: u32,
+    /// The five precise landmarks, once [`crate::landmarks::Landmarker`] has run on this face
+    /// (alignment and pose prefer them to the keypoints).
+    pub landmarks: Option<Landmarks>,
 }
 
 impl Detection {
@@ -210,7 +214,7 @@ impl BlazeFace {
             for (k, kp) in keypoints.iter_mut().enumerate() {
                 *kp = view.apply(r[5 + 2 * k] + ax * size, r[6 + 2 * k] + ay * size);
             }
-            out.push(Detection { score, x0, y0, x1, y1, keypoints, support: 1 });
+            out.push(Detection { score, x0, y0, x1, y1, keypoints, support: 1, landmarks: None });
         }
         Ok(())
     }
@@ -351,6 +355,7 @@ pub(crate) fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection>
             y1: 0.0,
             keypoints: [(0.0, 0.0); KEYPOINTS],
             support: 0,
+            landmarks: None,
         };
         for j in i..dets.len() {
             if used[j] || dets[j].iou(head) < iou {
@@ -389,7 +394,16 @@ mod tests {
     use super::*;
 
     fn det(score: f32, x0: f32, y0: f32, side: f32) -> Detection {
-        Detection { score, x0, y0, x1: x0 + side, y1: y0 + side, keypoints: [(x0, y0); KEYPOINTS], support: 1 }
+        Detection {
+            score,
+            x0,
+            y0,
+            x1: x0 + side,
+            y1: y0 + side,
+            keypoints: [(x0, y0); KEYPOINTS],
+            support: 1,
+            landmarks: None,
+        }
     }
 
     #[test]

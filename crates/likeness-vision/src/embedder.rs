@@ -103,8 +103,9 @@ impl Embedder {
         self.embed_chip(&self.chip(img, det))
     }
 
-    /// The aligned crop the network reads (`size` x `size` RGB, 0-255, row-major): what
-    /// [`Embedder::embed_chip`] takes, so detection and embedding can run in different places.
+    /// The aligned crop the network reads (`size` x `size` RGB, 0-255, row-major), from the
+    /// face's precise landmarks where they were located: what [`Embedder::embed_chip`]
+    /// takes, so detection and embedding can run in different places.
     pub fn chip(&self, img: &RgbImage, det: &Detection) -> Vec<f32> {
         align(img, det, &self.template)
     }

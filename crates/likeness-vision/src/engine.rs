@@ -5,6 +5,7 @@ use crate::decode::{decode, DecodedImage, ImageInput, RgbImage};
 use crate::detector::{Detection, Detector, FrameRange};
 use crate::embedder::{cosine, Embedder, FACE_MODEL_VERSION};
 use crate::error::VisionError;
+use crate::landmarks::{Landmarker, LANDMARKER_ONNX};
 use crate::quality::{image_quality, pose};
 use crate::types::*;
 
@@ -37,6 +38,7 @@ impl ModelBytes<'static> {
 /// The vision engine. Build once (model optimisation takes a moment) and reuse.
 pub struct FaceEngine {
     detector: Detector,
+    landmarker: Landmarker,
     embedder: Embedder,
     calibration: Calibration,
 }
@@ -59,6 +61,7 @@ impl FaceEngine {
     pub fn load(models: ModelBytes<'_>) -> Result<Self, VisionError> {
         Ok(FaceEngine {
             detector: Detector::load(models.detector_short, models.detector_full)?,
+            landmarker: Landmarker::load(LANDMARKER_ONNX)?,
             embedder: Embedder::load(models.embedder)?,
             calibration: Calibration::default(),
         })
@@ -79,7 +82,8 @@ impl FaceEngine {
                 (embedder, Some(fresh))
             }
         };
-        Ok((FaceEngine { detector, embedder, calibration: Calibration::default() }, fresh))
+        let landmarker = Landmarker::load(LANDMARKER_ONNX)?;
+        Ok((FaceEngine { detector, landmarker, embedder, calibration: Calibration::default() }, fresh))
     }
 
     /// Load the models compiled into the binary (feature `embedded-models`).
@@ -117,34 +121,58 @@ impl FaceEngine {
         self.calibration.similarity(cosine(a, b))
     }
 
-    /// The largest `MAX_FACES` faces of a decoded image, largest visible area first.
+    /// The largest `MAX_FACES` faces of a decoded image, largest visible area first, each
+    /// with its precise landmarks.
     pub fn locate(&self, img: &RgbImage) -> Result<Vec<LocatedFace>, VisionError> {
         let mut dets = self.detector.detect(img)?;
         let (w, h) = (img.width as f32, img.height as f32);
         dets.sort_by(|a, b| b.visible_area(w, h).total_cmp(&a.visible_area(w, h)));
         dets.truncate(MAX_FACES);
+        for d in &mut dets {
+            d.landmarks = Some(self.landmarker.locate(img, d)?);
+        }
         Ok(dets.into_iter().map(|d| LocatedFace { detail: self.describe(img, &d), detection: d }).collect())
+    }
+
+    /// The detection with its precise landmarks: as given when they were located already
+    /// (stills), else located now (video frames, which locate them only for faces they embed).
+    fn with_landmarks(&self, img: &RgbImage, d: &Detection) -> Result<Detection, VisionError> {
+        let mut d = d.clone();
+        if d.landmarks.is_none() {
+            d.landmarks = Some(self.landmarker.locate(img, &d)?);
+        }
+        Ok(d)
     }
 
     fn describe(&self, img: &RgbImage, d: &Detection) -> FaceDetail {
         let (w, h) = (img.width as f32, img.height as f32);
-        // BlazeFace's keypoints in order: eyes, nose tip, mouth centre (no Rekognition name:
-        // skipped), ear tragions.
-        let kinds = [
-            Some(LandmarkType::EyeLeft),
-            Some(LandmarkType::EyeRight),
-            Some(LandmarkType::Nose),
-            None,
-            Some(LandmarkType::UpperJawlineLeft),
-            Some(LandmarkType::UpperJawlineRight),
-        ];
+        let point = |kind, (x, y): (f32, f32)| Landmark { kind, x: x / w, y: y / h };
+        // BlazeFace's ear tragions are the upper ends of the jawline. The rest come from the
+        // precise landmarks where they were located (a still), else from BlazeFace's eyes and
+        // nose tip (a video frame; its mouth centre has no Rekognition name).
+        let [el, er, nose, _, ear_l, ear_r] = d.keypoints;
+        let mut landmarks = match &d.landmarks {
+            Some(l) => {
+                let [el, er, nose, ml, mr] = l.points;
+                vec![
+                    point(LandmarkType::EyeLeft, el),
+                    point(LandmarkType::EyeRight, er),
+                    point(LandmarkType::Nose, nose),
+                    point(LandmarkType::MouthLeft, ml),
+                    point(LandmarkType::MouthRight, mr),
+                ]
+            }
+            None => vec![
+                point(LandmarkType::EyeLeft, el),
+                point(LandmarkType::EyeRight, er),
+                point(LandmarkType::Nose, nose),
+            ],
+        };
+        landmarks.push(point(LandmarkType::UpperJawlineLeft, ear_l));
+        landmarks.push(point(LandmarkType::UpperJawlineRight, ear_r));
         FaceDetail {
             bounding_box: BoundingBox { width: d.width() / w, height: d.height() / h, left: d.x0 / w, top: d.y0 / h },
-            landmarks: kinds
-                .iter()
-                .zip(d.keypoints.iter())
-                .filter_map(|(&kind, &(x, y))| Some(Landmark { kind: kind?, x: x / w, y: y / h }))
-                .collect(),
+            landmarks,
             pose: pose(d),
             quality: image_quality(img, d),
             confidence: d.score * 100.0,
@@ -165,7 +193,7 @@ impl FaceEngine {
     pub fn embed(&self, img: &RgbImage, face: &LocatedFace) -> Result<EmbeddedFace, VisionError> {
         Ok(EmbeddedFace {
             detail: face.detail.clone(),
-            embedding: self.embedder.embed(img, &face.detection)?,
+            embedding: self.embedder.embed(img, &self.with_landmarks(img, &face.detection)?)?,
             size_pixels: face.size_pixels(),
         })
     }
@@ -180,8 +208,8 @@ impl FaceEngine {
 
     /// The embedder's aligned crop of a located face, for [`FaceEngine::embed_chip`]
     /// elsewhere (another worker, another thread).
-    pub fn chip(&self, img: &RgbImage, face: &LocatedFace) -> Vec<f32> {
-        self.embedder.chip(img, &face.detection)
+    pub fn chip(&self, img: &RgbImage, face: &LocatedFace) -> Result<Vec<f32>, VisionError> {
+        Ok(self.embedder.chip(img, &self.with_landmarks(img, &face.detection)?))
     }
 
     /// The vector of a crop from [`FaceEngine::chip`]: the same vector [`FaceEngine::embed`]

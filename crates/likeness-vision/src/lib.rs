@@ -7,9 +7,11 @@
 //!    EXIF orientation applied and size limits checked before pixels are decoded.
 //! 2. [`detector`]: MediaPipe BlazeFace (short- and full-range) over several views of the
 //!    image, merged with weighted NMS; six keypoints a face.
-//! 3. [`align`]: similarity warp from the keypoints onto the embedder's template.
-//! 4. [`embedder`]: dlib's face recognition ResNet (face-api.js weights), 128-d unit vectors.
-//! 5. [`calibration`]: cosine to a 0-100 similarity whose thresholds have a stated false
+//! 3. [`landmarks`]: MTCNN's ONet on each face's box: eye centres, nose tip and mouth
+//!    corners, and a face probability.
+//! 4. [`align`]: similarity warp from those landmarks onto the embedder's template.
+//! 5. [`embedder`]: dlib's face recognition ResNet (face-api.js weights), 128-d unit vectors.
+//! 6. [`calibration`]: cosine to a 0-100 similarity whose thresholds have a stated false
 //!    accept rate.
 //!
 //! [`FaceEngine`] holds the optimised models (load once, run many times) and answers
@@ -34,6 +36,8 @@ pub mod embedder;
 #[cfg(feature = "engine")]
 pub mod engine;
 pub mod error;
+#[cfg(feature = "engine")]
+pub mod landmarks;
 pub mod quality;
 pub mod tracker;
 pub mod types;

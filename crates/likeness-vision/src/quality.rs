@@ -47,33 +47,39 @@ pub(crate) fn image_quality(img: &RgbImage, det: &Detection) -> ImageQuality {
     ImageQuality { brightness, sharpness }
 }
 
-/// Head pose in degrees from the six keypoints.
+/// Depth of the nose tip in front of the eyes and mouth corners, as a fraction of the
+/// distance between the eye centres (about 0.4 on a mean adult face: the 3D face model
+/// OpenCV's head-pose examples use puts them 135 and 330 units apart).
+#[cfg(feature = "engine")]
+const NOSE_DEPTH: f32 = 0.4;
+
+/// Head pose in degrees from the eye centres, nose tip and mouth centre.
 ///
-/// Roll is the angle of the eye line. Yaw comes from where the nose tip sits between the two
-/// ears (centred when frontal), pitch from where it sits between the eye line and the mouth,
-/// both in the roll-corrected frame. This is an estimate (about +-10 degrees), enough for the
-/// EXTREME_POSE filter; positive yaw turns the face towards the viewer's right, positive pitch
-/// lifts the chin.
+/// Roll is the angle of the eye line. In the roll-corrected frame, a head turned by yaw `y`
+/// moves the nose tip off the line between the eyes' and the mouth's midpoints by
+/// `NOSE_DEPTH * tan(y)` eye distances, and a head tilted by pitch `p` moves it along the
+/// eyes-to-mouth line by `NOSE_DEPTH / 0.9 * tan(p)` (the mouth sits about 0.9 eye distances
+/// below the eyes). Both are inverted with `atan`: monotone, never clamped, within about
+/// +-10 degrees of the truth for faces up to a 60 degree turn. Positive yaw turns the face
+/// towards the viewer's right, positive pitch lifts the chin.
 #[cfg(feature = "engine")]
 pub(crate) fn pose(det: &Detection) -> Pose {
-    let [el, er, nose, mouth, earl, earr] = det.keypoints;
+    let [el, er, nose, mouth] = crate::align::alignment_points(det);
+    // Where the nose tip of a level face sits between the eye line and the mouth, measured
+    // as the median over verify-dev's mostly frontal photos, for each source of points.
+    let level = if det.landmarks.is_some() { 0.58 } else { 0.54 };
     let roll = (er.1 - el.1).atan2(er.0 - el.0);
     let (c, s) = (roll.cos(), roll.sin());
     let rot = |p: (f32, f32)| (c * p.0 + s * p.1, -s * p.0 + c * p.1);
-    let (el, er, nose, mouth, earl, earr) = (rot(el), rot(er), rot(nose), rot(mouth), rot(earl), rot(earr));
-    let span = earr.0 - earl.0;
-    let yaw = if span.abs() > 1e-3 {
-        let t = ((nose.0 - earl.0) / span).clamp(0.0, 1.0);
-        (2.0 * t - 1.0).asin()
-    } else {
-        0.0
-    };
-    let eye_y = (el.1 + er.1) / 2.0;
-    let drop = mouth.1 - eye_y;
+    let (el, er, nose, mouth) = (rot(el), rot(er), rot(nose), rot(mouth));
+    let eyes = ((el.0 + er.0) / 2.0, (el.1 + er.1) / 2.0);
+    let span = (er.0 - el.0).max(1e-3);
+    let centre = (eyes.0 + mouth.0) / 2.0;
+    let yaw = ((nose.0 - centre) / span / NOSE_DEPTH).atan();
+    let drop = mouth.1 - eyes.1;
     let pitch = if drop.abs() > 1e-3 {
-        // Frontal faces put the nose tip about 45% of the way from the eyes to the mouth.
-        let t = (nose.1 - eye_y) / drop;
-        (((0.45 - t) * 2.5).clamp(-1.0, 1.0)).asin()
+        let t = (nose.1 - eyes.1) / drop;
+        ((level - t) * drop / span / NOSE_DEPTH).atan()
     } else {
         0.0
     };
@@ -176,13 +182,30 @@ mod tests {
     use super::*;
 
     fn det(kps: [(f32, f32); 6]) -> Detection {
-        Detection { score: 0.9, x0: 0.0, y0: 0.0, x1: 100.0, y1: 100.0, keypoints: kps, support: 1 }
+        Detection { score: 0.9, x0: 0.0, y0: 0.0, x1: 100.0, y1: 100.0, keypoints: kps, support: 1, landmarks: None }
     }
 
     #[test]
     fn frontal_face_has_near_zero_pose() {
-        let p = pose(&det([(35.0, 40.0), (65.0, 40.0), (50.0, 55.0), (50.0, 73.0), (15.0, 45.0), (85.0, 45.0)]));
-        assert!(p.roll.abs() < 1.0 && p.yaw.abs() < 1.0 && p.pitch.abs() < 10.0, "{p:?}");
+        let p = pose(&det([(35.0, 40.0), (65.0, 40.0), (50.0, 57.8), (50.0, 73.0), (15.0, 45.0), (85.0, 45.0)]));
+        assert!(p.roll.abs() < 1.0 && p.yaw.abs() < 1.0 && p.pitch.abs() < 1.0, "{p:?}");
+    }
+
+    #[test]
+    fn yaw_grows_with_the_turn_and_is_never_clamped() {
+        // The nose tip moving from the face's centre line past the eye: yaw rises strictly,
+        // mirrored faces get opposite yaws, and it stays under 90 degrees.
+        let yaw =
+            |x: f32| pose(&det([(35.0, 40.0), (65.0, 40.0), (x, 57.8), (50.0, 73.0), (15.0, 45.0), (85.0, 45.0)])).yaw;
+        let mut previous = -90.0;
+        for step in 0..=40 {
+            let y = yaw(50.0 + step as f32);
+            assert!(y > previous && y < 90.0, "step {step}: {y} after {previous}");
+            assert!((yaw(50.0 - step as f32) + y).abs() < 1e-3);
+            previous = y;
+        }
+        // A third of the eye distance off centre is about a 40 degree turn.
+        assert!((yaw(60.0) - 39.8).abs() < 0.5, "{}", yaw(60.0));
     }
 
     #[test]

@@ -13,17 +13,19 @@ pub struct BoundingBox {
     pub top: f32,
 }
 
-/// The facial keypoints BlazeFace locates, named as Rekognition's `LandmarkType` names
-/// them. "Left" and "right" are as seen in the image (the viewer's left), as in Rekognition's
-/// examples. BlazeFace's ear tragions are reported as the upper ends of the jawline (the
-/// nearest points Rekognition names); its mouth centre has no Rekognition name and is not
-/// reported.
+/// The facial landmarks reported, named as Rekognition's `LandmarkType` names them. "Left"
+/// and "right" are as seen in the image (the viewer's left), as in Rekognition's examples.
+/// Eyes, nose and mouth corners come from MTCNN's landmark network; BlazeFace's ear
+/// tragions are reported as the upper ends of the jawline (the nearest points Rekognition
+/// names). A face in a video frame that was only tracked has no mouth corners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum LandmarkType {
     EyeLeft,
     EyeRight,
     Nose,
+    MouthLeft,
+    MouthRight,
     UpperJawlineLeft,
     UpperJawlineRight,
 }

@@ -3,7 +3,7 @@
 
 /// Identifies the vector space: vectors from different versions must never be compared.
 /// Bump when the model, preprocessing or alignment template changes.
-pub const FACE_MODEL_VERSION: &str = "likeness-dlib-resnet-1";
+pub const FACE_MODEL_VERSION: &str = "likeness-dlib-resnet-2";
 
 /// Length of the face vectors (checked against the model when it loads).
 pub const EMBEDDING_DIMENSION: usize = 128;

@@ -185,7 +185,7 @@ impl FaceStream {
             };
             self.looks.insert(a.track, (look, if changed { timestamp_ms } else { early_ms }));
             if a.embed || changed {
-                requests.push(EmbedRequest { index: a.track, chip: engine.chip(frame, f) });
+                requests.push(EmbedRequest { index: a.track, chip: engine.chip(frame, f)? });
             }
             faces.push(StreamFace { index: a.track, started: a.started, face: f.detail.clone(), embedding: None });
         }
