@@ -291,9 +291,9 @@ for (const engine of ENGINES) {
       const created = await owner.evaluate((server) => lk.sync.create({ server, label: 'vault', passphrase: 'correct horse' }), syncUrl);
       const stored = () =>
         owner.evaluate(
-          () =>
+          (database) =>
             new Promise((resolve, reject) => {
-              const req = indexedDB.open(`${p}:sync`);
+              const req = indexedDB.open(`${database}:sync`);
               req.onsuccess = () => {
                 const get = req.result.transaction('kv').objectStore('kv').get('config');
                 get.onsuccess = () => {
@@ -304,6 +304,7 @@ for (const engine of ENGINES) {
               };
               req.onerror = () => reject(req.error);
             }),
+          p,
         );
       const phrase = created.recoveryPhrase;
       let config = await stored();
