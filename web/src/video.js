@@ -426,23 +426,40 @@ export async function searchVideo(call, options = {}) {
   }
 }
 
+/**
+ * How long the decoder may hold frames without answering (a frame, an error, a dequeue, the
+ * flush) before the video counts as undecodable: WebKitGTK 2.50 has been seen to go silent
+ * on a damaged WebM instead of reporting an error, which would leave the search pending.
+ */
+const DECODER_STALL_MS = 20_000;
+
 /** WebCodecs: decode every frame in order, search the due ones; a bad frame fails typed. */
 async function searchDecoded({ config, samples }, ctx) {
   const due = [];
   let failure = null;
   let wake = () => {};
+  let heard = performance.now();
+  const answer = () => {
+    heard = performance.now();
+    wake();
+  };
   const decoder = new VideoDecoder({
     output: (frame) => {
       if (ctx.sampler.due(frame.timestamp / 1000)) due.push(frame);
       else frame.close();
-      wake();
+      answer();
     },
     error: (e) => {
       failure = new LikenessError('InvalidImageFormatException', `the video's frames cannot be decoded: ${e.message}`);
-      wake();
+      answer();
     },
   });
-  decoder.addEventListener('dequeue', () => wake());
+  decoder.addEventListener('dequeue', answer);
+  const stall = setInterval(() => {
+    if (performance.now() - heard < DECODER_STALL_MS) return;
+    failure ??= new LikenessError('InvalidImageFormatException', `the video's frames cannot be decoded: the decoder stopped answering for ${DECODER_STALL_MS / 1000} s`);
+    wake();
+  }, 1000);
   try {
     decoder.configure(config);
     let i = samples.findIndex((s) => s.key);
@@ -460,7 +477,7 @@ async function searchDecoded({ config, samples }, ctx) {
         flushed = decoder.flush().then(
           () => {
             done = true;
-            wake();
+            answer();
           },
           (e) => {
             failure ??= new LikenessError('InvalidImageFormatException', `the video's frames cannot be decoded: ${e.message}`);
@@ -474,6 +491,8 @@ async function searchDecoded({ config, samples }, ctx) {
           await ctx.search(frame, frame.timestamp / 1000);
         } finally {
           frame.close();
+          // Time spent searching is not the decoder's silence.
+          heard = performance.now();
         }
         continue;
       }
@@ -483,6 +502,7 @@ async function searchDecoded({ config, samples }, ctx) {
       });
     }
   } finally {
+    clearInterval(stall);
     for (const f of due) f.close();
     if (decoder.state !== 'closed') decoder.close();
   }
