@@ -105,8 +105,11 @@ for (const engine of ENGINES) {
         await page.evaluate("document.querySelector('#show-stats').click()");
         await until(page, "/[1-9][0-9.]* fps/.test(document.querySelector('.stats')?.textContent ?? '')", 30_000);
         const stats = await page.evaluate("document.querySelector('.stats').textContent");
-        assert.equal(await page.evaluate("document.querySelectorAll('.live-faces li').length"), 0, 'faces in a generated picture');
-        console.log(`# ${engine} live view on its fake camera: ${stats}`);
+        // Not asserted: Chromium's generated picture (a turning pattern and a clock) makes
+        // BlazeFace see a face in it now and then (seen twice on 2026-12-01, on main before and
+        // after the landmark change alike); recognition is tested on real faces in app.test.mjs.
+        const listed = await page.evaluate("document.querySelectorAll('.live-faces li').length");
+        console.log(`# ${engine} live view on its fake camera: ${stats}; ${listed} face(s) listed in the generated picture`);
         await page.evaluate(`${button}.click()`);
         await until(page, `${button}?.textContent === 'Start camera'`, 10_000);
         await page.close();
