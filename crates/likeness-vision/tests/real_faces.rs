@@ -65,12 +65,16 @@ fn group_photos_find_labelled_faces_without_extras() {
     assert!(recall >= 0.95, "group recall {recall:.3} ({found}/{expected})");
 }
 
+/// DetectFaces' first face in identities/obama/obama.jpg; None (skipped) without the data.
+fn obama_face() -> Option<FaceDetail> {
+    let bytes = std::fs::read(data()?.join("identities/obama/obama.jpg")).unwrap();
+    Some(engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap().face_details.remove(0))
+}
+
 #[test]
 fn detected_faces_have_sane_geometry() {
-    let Some(root) = data() else { return };
-    let bytes = std::fs::read(root.join("identities/obama/obama.jpg")).unwrap();
-    let out = engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap();
-    let f = &out.face_details[0];
+    let Some(f) = obama_face() else { return };
+    let f = &f;
     let b = f.bounding_box;
     assert!(b.width > 0.05 && b.height > 0.05 && b.left >= -0.1 && b.top >= -0.1 && b.left + b.width <= 1.1);
     assert!(f.confidence > 80.0 && f.confidence <= 100.0);
@@ -90,10 +94,8 @@ fn detected_faces_have_sane_geometry() {
 
 #[test]
 fn landmarks_are_rekognitions_and_sit_where_they_name() {
-    let Some(root) = data() else { return };
-    let bytes = std::fs::read(root.join("identities/obama/obama.jpg")).unwrap();
-    let out = engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap();
-    let f = &out.face_details[0];
+    let Some(f) = obama_face() else { return };
+    let f = &f;
     let kinds: Vec<LandmarkType> = f.landmarks.iter().map(|l| l.kind).collect();
     use LandmarkType::*;
     assert_eq!(kinds, [EyeLeft, EyeRight, Nose, MouthLeft, MouthRight, UpperJawlineLeft, UpperJawlineRight]);
