@@ -84,7 +84,12 @@ export interface FaceDetail {
   pose: { roll: number; yaw: number; pitch: number };
   /** 0-100. */
   quality: { brightness: number; sharpness: number };
-  /** 0-100. */
+  /**
+   * 0-100: how likely the box holds a face, read as Rekognition's (about 99.9 for a clear
+   * face; under 50 for what is more likely not a face, which is listed after every likely
+   * face). On a still it is MTCNN's ONet face probability; on a video frame, BlazeFace's
+   * score mapped onto that scale.
+   */
   confidence: number;
 }
 export interface Face {

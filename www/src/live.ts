@@ -256,7 +256,8 @@ export function shotProblem(found: DetectFacesResponse, imageWidth: number): str
   if (f.quality.brightness < 15) return 'Too dark: add some light.';
   if (f.quality.brightness > 95) return 'Too bright: avoid strong light behind or on the face.';
   if (f.quality.sharpness < 8) return 'Too blurry: hold still.';
-  if (f.confidence < 50) return `Not clearly a face (${plainReasons(['LOW_CONFIDENCE'])}).`;
+  // IndexFaces' default (AUTO) quality filter's bar: a shot that passes here is indexed.
+  if (f.confidence < 80) return `Not clearly a face (${plainReasons(['LOW_CONFIDENCE'])}).`;
   return '';
 }
 

@@ -1,6 +1,7 @@
 //! Development tool: box and keypoints (pixels) of one face of every image in a manifest, as
 //! TSV, for alignment experiments in tools/ (no vectors, no pixels). The face is the one
-//! `likeness eval` scores by default: visible area weighted by closeness to the centre.
+//! `likeness eval` scores by default: a likely face, the one of largest visible area weighted
+//! by closeness to the centre.
 //! Usage: cargo run --release --example dump_detections -- MANIFEST.tsv > out.tsv
 
 use likeness_vision::{decode, FaceEngine, ImageInput};
@@ -26,7 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (cx, cy) = ((d.x0 + d.x1) / 2.0 - w / 2.0, (d.y0 + d.y1) / 2.0 - h / 2.0);
             d.visible_area(w, h) * (1.0 - (cx.hypot(cy) / (w / 2.0).hypot(h / 2.0)).min(1.0))
         };
-        match faces.iter().max_by(|a, b| weight(a).total_cmp(&weight(b))) {
+        let best = faces
+            .iter()
+            .max_by(|a, b| a.is_likely_face().cmp(&b.is_likely_face()).then(weight(a).total_cmp(&weight(b))));
+        match best {
             Some(f) => {
                 let d = &f.detection;
                 let kps: Vec<String> = d.keypoints.iter().map(|(x, y)| format!("{x:.2}\t{y:.2}")).collect();

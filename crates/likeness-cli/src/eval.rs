@@ -40,7 +40,10 @@ fn pick_face(engine: &FaceEngine, bytes: &[u8], selection: FaceSelection) -> Opt
             }
         }
     };
-    let best = faces.iter().max_by(|a, b| weight(a).total_cmp(&weight(b)))?;
+    // Likely faces first, as the operations' "largest face" (see `FaceEngine::locate`).
+    let best = faces
+        .iter()
+        .max_by(|a, b| a.is_likely_face().cmp(&b.is_likely_face()).then(weight(a).total_cmp(&weight(b))))?;
     engine.embed(&img, best).ok().map(|f| f.embedding)
 }
 
@@ -85,6 +88,19 @@ pub struct EvalReport {
     pub undetected: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kfold_accuracy: Option<f64>,
+    /// Every pair's score, in the pairs file's order (`--scores`).
+    #[serde(skip)]
+    pub scores: Vec<PairScore>,
+}
+
+/// One pair's score: calibrated similarity, or -1 / 101 (wrong whichever way) where an image
+/// has no face.
+#[derive(Debug, Clone)]
+pub struct PairScore {
+    pub path_a: String,
+    pub path_b: String,
+    pub same: bool,
+    pub score: f64,
 }
 
 /// Mann-Whitney AUC with ties counted half.
@@ -210,6 +226,7 @@ pub fn score_pairs(
     let mut pos = Vec::new();
     let mut neg = Vec::new();
     let mut folded: Vec<(String, f64, bool)> = Vec::new();
+    let mut scores = Vec::with_capacity(rows.len());
     for r in rows {
         let same = col(r, "same")? == "1";
         let a = index.get(col(r, "path_a")?.as_str()).and_then(|(probe, _)| *probe);
@@ -225,6 +242,7 @@ pub fn score_pairs(
         } else {
             neg.push(score)
         }
+        scores.push(PairScore { path_a: col(r, "path_a")?, path_b: col(r, "path_b")?, same, score });
         if let Some(f) = r.get("fold") {
             folded.push((f.clone(), score, same));
         }
@@ -243,6 +261,7 @@ pub fn score_pairs(
         tar_at_far_1e_3: tar_at_far(&pos, &neg, 1e-3),
         undetected,
         kfold_accuracy,
+        scores,
     })
 }
 

@@ -71,6 +71,10 @@ enum Command {
         /// probe stays f32): what storing vectors smaller costs in accuracy.
         #[arg(long, value_enum, num_args = 1..)]
         stored: Vec<eval::Precision>,
+        /// Also write each pair's score (path_a, path_b, same, similarity; -1 or 101 where an
+        /// image has no face) as TSV, for paired comparisons of two runs.
+        #[arg(long)]
+        scores: Option<PathBuf>,
     },
     /// Fit the similarity scale on a manifest (columns path, identity); prints knots and rates.
     Calibrate {
@@ -178,7 +182,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 engine()?.compare_faces(ImageInput::Encoded(&a), ImageInput::Encoded(&b), similarity_threshold)?;
             print_json(&out)
         }
-        Command::Eval { pairs, root, json, threads, face, align_zoom, align_shift, stored } => {
+        Command::Eval { pairs, root, json, threads, face, align_zoom, align_shift, stored, scores } => {
             let mut engine = engine()?;
             let mut template = engine.embedder_mut().template();
             template.zoom = align_zoom.unwrap_or(template.zoom);
@@ -192,6 +196,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 return print_json(&out);
             }
             let report = eval::eval_pairs(&engine, &pairs, root.as_deref(), threads, face).map_err(usage)?;
+            if let Some(path) = scores {
+                let mut tsv = String::from("path_a\tpath_b\tsame\tscore\n");
+                for s in &report.scores {
+                    tsv.push_str(&format!("{}\t{}\t{}\t{}\n", s.path_a, s.path_b, u8::from(s.same), s.score));
+                }
+                std::fs::write(&path, tsv).map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+            }
             if json {
                 print_json(&report)
             } else {

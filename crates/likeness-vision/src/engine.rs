@@ -6,11 +6,19 @@ use crate::detector::{Detection, Detector, FrameRange};
 use crate::embedder::{cosine, Embedder, FACE_MODEL_VERSION};
 use crate::error::VisionError;
 use crate::landmarks::{Landmarker, LANDMARKER_ONNX};
-use crate::quality::{image_quality, pose};
+use crate::quality::{confidence, image_quality, pose};
 use crate::types::*;
 
 /// DetectFaces and CompareFaces report at most this many faces (the largest).
 pub const MAX_FACES: usize = 100;
+
+/// ONet's face probability under which a still's detection is dropped. On verify-dev's
+/// images, what BlazeFace found and ONet put under it was patterned clothing, hands and
+/// blurred background (0.003-0.05); the lowest true face was a face lying on its side at 0.056.
+pub const MIN_FACE_PROBABILITY: f32 = 0.02;
+
+/// `Confidence` at and above which a face counts as likely ([`LocatedFace::is_likely_face`]).
+pub const LIKELY_FACE_CONFIDENCE: f32 = 50.0;
 
 /// Default CompareFaces SimilarityThreshold.
 pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 80.0;
@@ -54,6 +62,12 @@ impl LocatedFace {
     /// Shorter side of the face box in pixels (the SMALL_BOUNDING_BOX quality measure).
     pub fn size_pixels(&self) -> f32 {
         self.detection.width().min(self.detection.height())
+    }
+
+    /// Whether the face's `Confidence` is at least [`LIKELY_FACE_CONFIDENCE`]: more likely a
+    /// face than not. Operations that search "the largest face" take it among these first.
+    pub fn is_likely_face(&self) -> bool {
+        self.detail.confidence >= LIKELY_FACE_CONFIDENCE
     }
 }
 
@@ -121,8 +135,11 @@ impl FaceEngine {
         self.calibration.similarity(cosine(a, b))
     }
 
-    /// The largest `MAX_FACES` faces of a decoded image, largest visible area first, each
-    /// with its precise landmarks.
+    /// The largest `MAX_FACES` faces of a decoded image, each with its precise landmarks:
+    /// likely faces ([`LocatedFace::is_likely_face`]) first, largest visible area first
+    /// within each group, so that "the largest face" every operation searches is a face
+    /// whenever the image has one. Detections ONet all but rules out
+    /// ([`MIN_FACE_PROBABILITY`]) are not reported.
     pub fn locate(&self, img: &RgbImage) -> Result<Vec<LocatedFace>, VisionError> {
         let mut dets = self.detector.detect(img)?;
         let (w, h) = (img.width as f32, img.height as f32);
@@ -131,7 +148,12 @@ impl FaceEngine {
         for d in &mut dets {
             d.landmarks = Some(self.landmarker.locate(img, d)?);
         }
-        Ok(dets.into_iter().map(|d| LocatedFace { detail: self.describe(img, &d), detection: d }).collect())
+        dets.retain(|d| d.landmarks.is_some_and(|l| l.face_probability >= MIN_FACE_PROBABILITY));
+        let mut faces: Vec<LocatedFace> =
+            dets.into_iter().map(|d| LocatedFace { detail: self.describe(img, &d), detection: d }).collect();
+        // Stable: the area order holds within each group.
+        faces.sort_by_key(|f| !f.is_likely_face());
+        Ok(faces)
     }
 
     /// The detection with its precise landmarks: as given when they were located already
@@ -175,7 +197,7 @@ impl FaceEngine {
             landmarks,
             pose: pose(d),
             quality: image_quality(img, d),
-            confidence: d.score * 100.0,
+            confidence: confidence(d),
         }
     }
 

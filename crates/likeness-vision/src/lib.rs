@@ -52,7 +52,10 @@ pub use calibration::Calibration;
 pub use decode::decode;
 pub use decode::{DecodedImage, ImageInput, OrientationCorrection, RgbImage};
 #[cfg(feature = "engine")]
-pub use engine::{FaceEngine, LocatedFace, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD, MAX_FACES};
+pub use engine::{
+    FaceEngine, LocatedFace, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD, LIKELY_FACE_CONFIDENCE, MAX_FACES,
+    MIN_FACE_PROBABILITY,
+};
 pub use error::VisionError;
 pub use quality::{quality_reasons, QualityFilter, QualityReason};
 pub use types::*;

@@ -77,7 +77,7 @@ fn detected_faces_have_sane_geometry() {
     let f = &f;
     let b = f.bounding_box;
     assert!(b.width > 0.05 && b.height > 0.05 && b.left >= -0.1 && b.top >= -0.1 && b.left + b.width <= 1.1);
-    assert!(f.confidence > 80.0 && f.confidence <= 100.0);
+    assert!(f.confidence <= 100.0);
     let eye = |k| f.landmarks.iter().find(|l| l.kind == k).unwrap();
     let (l, r) = (eye(LandmarkType::EyeLeft), eye(LandmarkType::EyeRight));
     assert!(l.x < r.x, "eyeLeft is the viewer's left");
@@ -90,6 +90,52 @@ fn detected_faces_have_sane_geometry() {
         "{:?}",
         f.quality
     );
+}
+
+/// One image of ../shared/data/verify-dev (CelebA's uncropped photos: people in clothes and
+/// scenes that BlazeFace sometimes takes for faces); None (skipped) without the data.
+fn verify_dev(path: &str) -> Option<Vec<FaceDetail>> {
+    let root = data()?.join("../verify-dev/images");
+    let bytes = std::fs::read(root.join(path)).unwrap();
+    Some(engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap().face_details)
+}
+
+#[test]
+fn confidence_reads_as_rekognitions_on_clear_faces() {
+    // Rekognition reports about 99.9 for a clear face; BlazeFace's score alone read 55-89.
+    let Some(root) = data() else { return };
+    let mut low = Vec::new();
+    for (path, identity, _) in manifest(&root) {
+        if identity == "group" {
+            continue;
+        }
+        let bytes = std::fs::read(root.join(&path)).unwrap();
+        for f in engine().detect_faces(ImageInput::Encoded(&bytes)).unwrap().face_details {
+            if f.confidence < 90.0 {
+                low.push((path.clone(), f.confidence));
+            }
+        }
+    }
+    // stuart5.png, a 42 degree turn, reads about 80; every other portrait above 90.
+    assert!(low.len() <= 1, "portraits under 90: {low:?}");
+    let obama = obama_face().unwrap();
+    assert!(obama.confidence > 99.0 && obama.confidence <= 100.0, "{}", obama.confidence);
+}
+
+#[test]
+fn what_is_not_a_face_is_dropped_or_ranked_after_the_faces() {
+    // A swimsuit pattern larger than the face: BlazeFace takes it for one. It is kept (ONet
+    // gives it 0.14, above the drop bar) but with a low Confidence and after the real face,
+    // so the face every search uses is the real one.
+    let Some(faces) = verify_dev("celeba_07337/celeba_118113.jpg") else { return };
+    assert_eq!(faces.len(), 2, "{faces:?}");
+    assert!(faces[0].confidence > 99.0, "{:?}", faces[0].confidence);
+    assert!(faces[1].confidence < 50.0, "{:?}", faces[1].confidence);
+    assert!(faces[1].bounding_box.width > faces[0].bounding_box.width, "the pattern is the larger box");
+    // A guitar on a magazine page (ONet: 0.008) beside the real face: dropped.
+    let faces = verify_dev("celeba_07383/celeba_053942.jpg").unwrap();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    assert!(faces[0].confidence > 99.0, "{:?}", faces[0].confidence);
 }
 
 #[test]
