@@ -3,8 +3,15 @@
 // on one photo and CreateCollection, and count the opens that trap. Run it twice, once with a
 // JSC option in the environment (JSC_useOMGJIT=0, JSC_useWasmFastMemory=0, JSC_useWasmSIMD=0:
 // WebKit's processes read them from there), to tell JavaScriptCore's tiers from our code.
-// Session 12: 120 opens, 1 trap ("Unreachable code should not be executed", while loading,
-// main thread), 536 s. One in about 100 is a low rate: an A/B needs about 1,000 opens a side.
+// Session 12, every trap while the engine loaded, inside the shim that polls Rust futures:
+//   no option:                 120 opens, 1 trapped ("Unreachable code ...", main thread)
+//   JSC_useOMGJIT=0:           120 opens, 4 trapped (both workers and main thread; "Unreachable",
+//                              "call_indirect to a null table entry")
+//   JSC_useWasmFastMemory=0:   at least 1 of under 100 ("Out of bounds memory access"; the
+//                              run hit its time limit)
+//   JSC_useBBQJIT=0:           the module does not load ("JIT is disabled, but the entrypoint
+//                              ... requires JIT")
+// So neither the optimising tier nor signal-handler bounds checks is the cause alone.
 //
 //   bash web/build.sh && cd web && node bench/webkit-traps.mjs [N]
 
