@@ -4,7 +4,7 @@
 //! in pixels, yaw, the box (x0 y0 x1 y1). What `Confidence` is calibrated from (no vectors, no pixels).
 //! Usage: cargo run --release --example confidence_survey -- MANIFEST.tsv|DIR > out.tsv
 
-use likeness_vision::{decode, FaceEngine, ImageInput, LocatedFace};
+use likeness_vision::{decode, FaceEngine, ImageInput};
 use std::path::{Path, PathBuf};
 
 fn images(arg: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
@@ -39,22 +39,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let faces = engine.locate(&img).unwrap_or_default();
-        let (w, h) = (img.width as f32, img.height as f32);
-        let weight = |f: &LocatedFace| {
-            let d = &f.detection;
-            let (cx, cy) = ((d.x0 + d.x1) / 2.0 - w / 2.0, (d.y0 + d.y1) / 2.0 - h / 2.0);
-            d.visible_area(w, h) * (1.0 - (cx.hypot(cy) / (w / 2.0).hypot(h / 2.0)).min(1.0))
-        };
-        let centred = (0..faces.len()).max_by(|&a, &b| {
-            let (a, b) = (&faces[a], &faces[b]);
-            a.is_likely_face().cmp(&b.is_likely_face()).then(weight(a).total_cmp(&weight(b)))
-        });
+        let centred = likeness_vision::centred_face(&faces, img.width, img.height);
         for (i, f) in faces.iter().enumerate() {
             let d = &f.detection;
             let onet = d.landmarks.map_or(f32::NAN, |l| l.face_probability);
             println!(
                 "{name}\t{i}\t{}\t{:.4}\t{:.5}\t{:.1}\t{:.1}\t{:.0}\t{:.0}\t{:.0}\t{:.0}",
-                u8::from(centred == Some(i)),
+                u8::from(centred.is_some_and(|c| std::ptr::eq(c, f))),
                 d.score,
                 onet,
                 f.size_pixels(),

@@ -1,7 +1,6 @@
 //! Development tool: box and keypoints (pixels) of one face of every image in a manifest, as
 //! TSV, for alignment experiments in tools/ (no vectors, no pixels). The face is the one
-//! `likeness eval` scores by default: a likely face, the one of largest visible area weighted
-//! by closeness to the centre.
+//! `likeness eval` scores by default (`likeness_vision::centred_face`).
 //! Usage: cargo run --release --example dump_detections -- MANIFEST.tsv > out.tsv
 
 use likeness_vision::{decode, FaceEngine, ImageInput};
@@ -21,15 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let faces = engine.locate(&img).unwrap_or_default();
-        let (w, h) = (img.width as f32, img.height as f32);
-        let weight = |f: &&likeness_vision::LocatedFace| {
-            let d = &f.detection;
-            let (cx, cy) = ((d.x0 + d.x1) / 2.0 - w / 2.0, (d.y0 + d.y1) / 2.0 - h / 2.0);
-            d.visible_area(w, h) * (1.0 - (cx.hypot(cy) / (w / 2.0).hypot(h / 2.0)).min(1.0))
-        };
-        let best = faces
-            .iter()
-            .max_by(|a, b| a.is_likely_face().cmp(&b.is_likely_face()).then(weight(a).total_cmp(&weight(b))));
+        let best = likeness_vision::centred_face(&faces, img.width, img.height);
         match best {
             Some(f) => {
                 let d = &f.detection;

@@ -17,33 +17,20 @@ pub fn read_tsv(path: &Path) -> Result<Vec<BTreeMap<String, String>>, String> {
 /// Which face of an image a pairs file means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaceSelection {
-    /// Rekognition's rule: the largest visible face.
+    /// Rekognition's rule: the largest visible face (a likely face first).
     Largest,
-    /// LFW's convention: the subject is the centred face. Visible area weighted by closeness
-    /// to the image centre (1 at the centre, 0 at a corner).
+    /// LFW's convention: the subject is the centred face (`likeness_vision::centred_face`).
     Centered,
 }
 
 fn pick_face(engine: &FaceEngine, bytes: &[u8], selection: FaceSelection) -> Option<Vec<f32>> {
     let img = likeness_vision::decode(ImageInput::Encoded(bytes)).ok()?.image;
     let faces = engine.locate(&img).ok()?;
-    let (w, h) = (img.width as f32, img.height as f32);
-    let weight = |f: &likeness_vision::LocatedFace| {
-        let d = &f.detection;
-        let area = d.visible_area(w, h);
-        match selection {
-            FaceSelection::Largest => area,
-            FaceSelection::Centered => {
-                let (cx, cy) = ((d.x0 + d.x1) / 2.0 - w / 2.0, (d.y0 + d.y1) / 2.0 - h / 2.0);
-                let closeness = 1.0 - (cx.hypot(cy) / (w / 2.0).hypot(h / 2.0)).min(1.0);
-                area * closeness
-            }
-        }
-    };
-    // Likely faces first, as the operations' "largest face" (see `FaceEngine::locate`).
-    let best = faces
-        .iter()
-        .max_by(|a, b| a.is_likely_face().cmp(&b.is_likely_face()).then(weight(a).total_cmp(&weight(b))))?;
+    let best = match selection {
+        // `locate` lists likely faces first, largest first.
+        FaceSelection::Largest => faces.first(),
+        FaceSelection::Centered => likeness_vision::centred_face(&faces, img.width, img.height),
+    }?;
     engine.embed(&img, best).ok().map(|f| f.embedding)
 }
 
@@ -229,8 +216,9 @@ pub fn score_pairs(
     let mut scores = Vec::with_capacity(rows.len());
     for r in rows {
         let same = col(r, "same")? == "1";
-        let a = index.get(col(r, "path_a")?.as_str()).and_then(|(probe, _)| *probe);
-        let b = index.get(col(r, "path_b")?.as_str()).and_then(|(_, kept)| *kept);
+        let (path_a, path_b) = (col(r, "path_a")?, col(r, "path_b")?);
+        let a = index.get(path_a.as_str()).and_then(|(probe, _)| *probe);
+        let b = index.get(path_b.as_str()).and_then(|(_, kept)| *kept);
         // Undetected: the answer is wrong whichever way it should have gone.
         let score = match (a, b) {
             (Some(a), Some(b)) => engine.calibration().similarity(cosine(a, b)) as f64 + cosine(a, b) as f64 * 1e-6,
@@ -242,7 +230,7 @@ pub fn score_pairs(
         } else {
             neg.push(score)
         }
-        scores.push(PairScore { path_a: col(r, "path_a")?, path_b: col(r, "path_b")?, same, score });
+        scores.push(PairScore { path_a, path_b, same, score });
         if let Some(f) = r.get("fold") {
             folded.push((f.clone(), score, same));
         }

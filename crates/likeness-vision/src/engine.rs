@@ -71,6 +71,20 @@ impl LocatedFace {
     }
 }
 
+/// LFW's convention for which face of a photo is its subject: among the likely faces first
+/// (as in [`FaceEngine::locate`]'s order), the one of largest visible area weighted by
+/// closeness to the image centre (1 at the centre, 0 at a corner). `likeness eval` and the
+/// development tools pick faces this way; the operations take `locate`'s first face.
+pub fn centred_face(faces: &[LocatedFace], width: u32, height: u32) -> Option<&LocatedFace> {
+    let (w, h) = (width as f32, height as f32);
+    let weight = |f: &LocatedFace| {
+        let d = &f.detection;
+        let (cx, cy) = ((d.x0 + d.x1) / 2.0 - w / 2.0, (d.y0 + d.y1) / 2.0 - h / 2.0);
+        d.visible_area(w, h) * (1.0 - (cx.hypot(cy) / (w / 2.0).hypot(h / 2.0)).min(1.0))
+    };
+    faces.iter().max_by(|a, b| a.is_likely_face().cmp(&b.is_likely_face()).then(weight(a).total_cmp(&weight(b))))
+}
+
 impl FaceEngine {
     pub fn load(models: ModelBytes<'_>) -> Result<Self, VisionError> {
         Ok(FaceEngine {

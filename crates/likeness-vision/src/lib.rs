@@ -53,7 +53,7 @@ pub use decode::decode;
 pub use decode::{DecodedImage, ImageInput, OrientationCorrection, RgbImage};
 #[cfg(feature = "engine")]
 pub use engine::{
-    FaceEngine, LocatedFace, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD, LIKELY_FACE_CONFIDENCE, MAX_FACES,
+    centred_face, FaceEngine, LocatedFace, ModelBytes, DEFAULT_SIMILARITY_THRESHOLD, LIKELY_FACE_CONFIDENCE, MAX_FACES,
     MIN_FACE_PROBABILITY,
 };
 pub use error::VisionError;
