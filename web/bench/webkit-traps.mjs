@@ -17,7 +17,7 @@
 
 import path from 'node:path';
 import { serve, HARNESS, WEB, SHARED_DATA } from '../test/server.mjs';
-import { launchBrowser } from '../test/browsers.mjs';
+import { launchBrowser, WEBKIT_TRAP } from '../test/browsers.mjs';
 
 const N = Number(process.argv[2] ?? 120);
 const server = await serve(
@@ -25,7 +25,6 @@ const server = await serve(
   { '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS } },
 );
 const browser = await launchBrowser('webkit');
-const TRAP = /trapped|RuntimeError|Out of bounds|Unreachable|call_indirect|call_ref|Division by zero|Integer overflow/;
 let traps = 0;
 let ok = 0;
 const started = Date.now();
@@ -47,7 +46,7 @@ for (let i = 0; i < N; i++) {
     }, i);
     if (result.startsWith('ok')) ok++;
     else {
-      if (TRAP.test(result)) traps++;
+      if (WEBKIT_TRAP.test(result)) traps++;
       console.log(`open ${i} (${i % 2 === 0 ? 'worker' : 'main thread'}): ${result.slice(0, 240)}`);
     }
   } catch (e) {

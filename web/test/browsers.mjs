@@ -134,7 +134,7 @@ export async function launchBrowser(engine, { camera = null, cameraFile = null }
  * trapped"), the error's class, or one of JavaScriptCore's trap messages (WasmExceptionType.h:
  * a raw trap can reach the test through `page.evaluate` without either of the first two).
  */
-const WEBKIT_TRAP =
+export const WEBKIT_TRAP =
   /the engine trapped|RuntimeError|Out of bounds (memory|table|call_indirect|Trunc)|Unaligned memory access|Unreachable code should not be executed|call_indirect to a (null table entry|signature that does not match)|call_ref to a null reference|Division by zero|Integer overflow/;
 
 /**
