@@ -591,7 +591,9 @@ export class Likeness {
    * Stored-video face search (StartFaceSearch + GetFaceSearch): every person in the video at
    * every sampled frame with their track's best matches. Rejects with
    * `InvalidParameterException` for what is not a playable video, `InvalidImageFormatException`
-   * for frames that cannot be decoded, the signal's reason when cancelled.
+   * for frames that cannot be decoded, the signal's reason when cancelled. A decoder or `<video>`
+   * that answers nothing for 20 s while the page is visible fails it the same way instead of
+   * leaving it pending; a `<video>` given as it is plays muted (restored afterwards).
    */
   startFaceSearch(options: StartFaceSearchOptions): Promise<FaceSearchResult>;
   createUser(request: UserRequest): Promise<Record<string, never>>;

@@ -295,6 +295,32 @@ async function videoSource(video, signal) {
   return { blob };
 }
 
+/**
+ * How long a <video> may go without loading or presenting a frame, while the page is visible,
+ * before the search fails typed instead of staying pending. Time while the page is hidden does
+ * not count: browsers pause frame callbacks in background tabs, and a search there resumes.
+ */
+const ELEMENT_STALL_MS = 20_000;
+
+/**
+ * Calls `fail()` once `element` has gone ELEMENT_STALL_MS of visible time without the progress
+ * its caller waits for; `stop()` ends the watch.
+ */
+function watchStall(fail) {
+  let silent = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (typeof document === 'undefined' || document.visibilityState !== 'hidden') silent += now - last;
+    last = now;
+    if (silent >= ELEMENT_STALL_MS) {
+      clearInterval(timer);
+      fail();
+    }
+  }, 500);
+  return () => clearInterval(timer);
+}
+
 /** A muted <video> playing `blob`, loaded to its first frame; `release()` frees it. */
 async function elementFor(blob, probe, signal) {
   const url = URL.createObjectURL(blob);
@@ -307,19 +333,23 @@ async function elementFor(blob, probe, signal) {
     element.load();
     URL.revokeObjectURL(url);
   };
+  const kind = probe.format ? `this ${probe.format}${probe.codec ? ` (${probe.codec})` : ''} video` : 'this file (not an MP4 or WebM video)';
+  let unwatch = () => {};
   try {
     await new Promise((resolve, reject) => {
       element.addEventListener('loadeddata', resolve, { once: true });
-      element.addEventListener('error', () => {
-        const kind = probe.format ? `this ${probe.format}${probe.codec ? ` (${probe.codec})` : ''} video` : 'this file (not an MP4 or WebM video)';
-        reject(mediaError(element, `cannot play ${kind}`));
-      }, { once: true });
+      element.addEventListener('error', () => reject(mediaError(element, `cannot play ${kind}`)), { once: true });
       signal?.addEventListener('abort', () => reject(aborted(signal)), { once: true });
+      unwatch = watchStall(() =>
+        reject(new LikenessError('InvalidParameterException', `cannot play ${kind}: no frame loaded in ${ELEMENT_STALL_MS / 1000} s`)),
+      );
       element.src = url;
     });
   } catch (e) {
     release();
     throw e;
+  } finally {
+    unwatch();
   }
   return { element, release };
 }
@@ -455,6 +485,8 @@ async function searchDecoded({ config, samples }, ctx) {
     },
   });
   decoder.addEventListener('dequeue', answer);
+  const onAbort = () => wake();
+  ctx.signal?.addEventListener('abort', onAbort);
   const stall = setInterval(() => {
     if (performance.now() - heard < DECODER_STALL_MS) return;
     failure ??= new LikenessError('InvalidImageFormatException', `the video's frames cannot be decoded: the decoder stopped answering for ${DECODER_STALL_MS / 1000} s`);
@@ -503,6 +535,7 @@ async function searchDecoded({ config, samples }, ctx) {
     }
   } finally {
     clearInterval(stall);
+    ctx.signal?.removeEventListener('abort', onAbort);
     for (const f of due) f.close();
     if (decoder.state !== 'closed') decoder.close();
   }
@@ -515,9 +548,17 @@ async function searchDecoded({ config, samples }, ctx) {
  * refresh shows about one video frame and no sample is skipped.
  */
 async function searchPlayed(element, frameRate, ctx) {
+  // Muted, so that autoplay rules let it play without a gesture (searchVideo restores it).
+  element.muted = true;
   if (element.currentTime !== 0) {
-    element.currentTime = 0;
-    await new Promise((r) => element.addEventListener('seeked', r, { once: true }));
+    await new Promise((resolve, reject) => {
+      const unwatch = watchStall(() => reject(new LikenessError('InvalidParameterException', `the video did not seek to its start in ${ELEMENT_STALL_MS / 1000} s`)));
+      element.addEventListener('seeked', () => {
+        unwatch();
+        resolve();
+      }, { once: true });
+      element.currentTime = 0;
+    });
   }
   element.playbackRate = Math.min(16, Math.max(0.25, 60 / frameRate));
   for (;;) {
@@ -541,8 +582,14 @@ async function searchPlayed(element, frameRate, ctx) {
 
 function nextFrame(element, signal) {
   return new Promise((resolve, reject) => {
+    if (element.ended) {
+      resolve({ ended: true });
+      return;
+    }
     let handle = 0;
+    let unwatch = () => {};
     const done = () => {
+      unwatch();
       element.removeEventListener('ended', onEnded);
       element.removeEventListener('error', onError);
       signal?.removeEventListener('abort', onAbort);
@@ -569,6 +616,18 @@ function nextFrame(element, signal) {
       reject(new LikenessError('InvalidParameterException', 'this browser has no requestVideoFrameCallback, which stored-video search needs'));
       return;
     }
+    unwatch = watchStall(() => {
+      done();
+      element.cancelVideoFrameCallback?.(handle);
+      // Nothing loaded at all is a video that cannot be played; frames that stop coming, one
+      // whose frames cannot be decoded.
+      const at = `at ${element.currentTime.toFixed(2)} s of ${element.duration} s, ready state ${element.readyState}, network state ${element.networkState}`;
+      reject(
+        element.readyState < 2
+          ? new LikenessError('InvalidParameterException', `the video loaded no frame in ${ELEMENT_STALL_MS / 1000} s (${at})`)
+          : new LikenessError('InvalidImageFormatException', `the video presented no frame in ${ELEMENT_STALL_MS / 1000} s (${at})`),
+      );
+    });
     handle = element.requestVideoFrameCallback((_, meta) => {
       done();
       resolve({ image: capture(element), mediaTime: meta.mediaTime, presented: meta.presentedFrames });

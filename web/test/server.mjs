@@ -27,12 +27,14 @@ const TYPES = {
 };
 
 /**
- * Serve `mounts` ({'/prefix/': '/abs/dir'}) plus any `extra` (url -> {type, body}), adding
- * `headers` to every response (e.g. COOP/COEP for a cross-origin-isolated page).
+ * Serve `mounts` ({'/prefix/': '/abs/dir'}) plus any `extra` (url -> {type, body}, or url ->
+ * a node `(req, res)` handler), adding `headers` to every response (e.g. COOP/COEP for a
+ * cross-origin-isolated page).
  */
 export function serve(mounts, extra = {}, headers = {}) {
   const server = http.createServer((req, res) => {
     const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (typeof extra[url] === 'function') return extra[url](req, res);
     if (extra[url]) {
       res.writeHead(200, { ...headers, 'content-type': extra[url].type, 'cache-control': 'no-store' });
       return res.end(extra[url].body);
@@ -62,7 +64,15 @@ export function serve(mounts, extra = {}, headers = {}) {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address();
-      resolve({ origin: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) });
+      resolve({
+        origin: `http://127.0.0.1:${port}`,
+        close: () =>
+          new Promise((r) => {
+            server.close(r);
+            // Responses a handler holds open (a stalled download) end with the server.
+            server.closeAllConnections();
+          }),
+      });
     });
   });
 }

@@ -30,6 +30,19 @@ let web;
 let tmp;
 let cameraFile;
 
+/** `promise`, or a failure naming `what` if it has not settled within `ms`. */
+async function bounded(what, promise, ms = 90_000) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 before(async () => {
   if (!HAVE_DATA) return;
   assert.ok(fs.existsSync(MAKE_VIDEO), 'target/release/examples/synthetic_video is missing: cargo build --release --workspace --all-targets');
@@ -48,8 +61,16 @@ before(async () => {
   fs.writeFileSync(path.join(tmp, 'damaged.webm'), damaged);
   fs.writeFileSync(path.join(tmp, 'empty.webm'), Buffer.alloc(0));
   fs.copyFileSync(path.join(REPO, 'Cargo.toml'), path.join(tmp, 'not-a-video.mp4'));
+  // A download that stalls: the WebM's first 40 KB (its header and first second), then nothing,
+  // the response held open.
+  const scene = fs.readFileSync(path.join(tmp, 'scene.webm'));
+  const stalls = (req, res) => {
+    res.writeHead(200, { 'content-type': 'video/webm', 'content-length': scene.length, 'cache-control': 'no-store' });
+    res.write(scene.subarray(0, 40_000));
+  };
   web = await serve({ '/dist/': path.join(WEB, 'dist'), '/data/': FACES, '/videos/': tmp }, {
     '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS },
+    '/stalls/scene.webm': stalls,
   });
   cameraFile = video;
 });
@@ -263,60 +284,97 @@ for (const engine of ENGINES) {
 
     test('stored video: what is not a playable video fails with a typed error; cancellation; nothing changes', { skip, timeout: 300_000 }, async () => {
       const page = await enrolledPage();
-      const out = await page.evaluate(async () => {
-        const name = (p) => p.then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
-        const blob = async (f) => (await fetch(`/videos/${f}`)).blob();
-        const errors = {
-          notVideo: await name(lk.startFaceSearch({ video: await blob('not-a-video.mp4'), collectionId: 'door' })),
-          empty: await name(lk.startFaceSearch({ video: await blob('empty.webm'), collectionId: 'door' })),
-          damaged: await name(lk.startFaceSearch({ video: await blob('damaged.webm'), collectionId: 'door' })),
-          missingUrl: await name(lk.startFaceSearch({ video: '/videos/nothing-here.webm', collectionId: 'door' })),
-          noCollection: await name(lk.startFaceSearch({ video: await blob('scene.webm'), collectionId: 'nope' })),
-          badSort: await name(lk.startFaceSearch({ video: await blob('scene.webm'), collectionId: 'door', sortBy: 'NAME' })),
-          noVideo: await name(lk.startFaceSearch({ collectionId: 'door' })),
-        };
+      // One case per evaluate, each timed and bounded, so a case that never settles fails
+      // naming itself instead of taking the whole test's time.
+      const cases = {
+        notVideo: { video: 'not-a-video.mp4' },
+        empty: { video: 'empty.webm' },
+        damaged: { video: 'damaged.webm' },
+        missingUrl: { url: '/videos/nothing-here.webm' },
+        noCollection: { video: 'scene.webm', collectionId: 'nope' },
+        badSort: { video: 'scene.webm', sortBy: 'NAME' },
+        noVideo: {},
         // Cancelled after the first progress report.
-        const controller = new AbortController();
-        let reports = 0;
-        errors.cancelled = await name(
-          lk.startFaceSearch({
-            video: await blob('scene.webm'),
-            collectionId: 'door',
-            signal: controller.signal,
-            onProgress: () => {
-              reports += 1;
-              controller.abort();
-            },
-          }),
+        cancelled: { video: 'scene.webm', cancelOnProgress: true },
+      };
+      const errors = {};
+      const took = {};
+      let reports = 0;
+      for (const [name, c] of Object.entries(cases)) {
+        const started = Date.now();
+        const out = await bounded(
+          name,
+          page.evaluate(async ({ video, url, collectionId = 'door', sortBy, cancelOnProgress }) => {
+            const controller = new AbortController();
+            let reports = 0;
+            const options = { collectionId, sortBy };
+            if (video) options.video = await (await fetch(`/videos/${video}`)).blob();
+            if (url) options.video = url;
+            if (cancelOnProgress) {
+              options.signal = controller.signal;
+              options.onProgress = () => {
+                reports += 1;
+                controller.abort();
+              };
+            }
+            const error = await lk.startFaceSearch(options).then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+            return { error, reports };
+          }, c),
         );
-        // Still usable afterwards; and a <video> given as it is plays (the fallback decoder).
-        const element = document.createElement('video');
-        element.src = '/videos/scene.webm';
-        await new Promise((r) => element.addEventListener('loadeddata', r, { once: true }));
-        const after = await lk.startFaceSearch({ video: element, collectionId: 'door', framesPerSecond: 5 });
-        const names = [...new Set(after.persons.map((p) => p.faceMatches[0]?.face.externalImageId ?? null))].sort();
-        const faces = (await lk.describeCollection({ collectionId: 'door' })).faceCount;
-        return { errors, reports, names, decoder: after.stats.decoder, faces };
-      });
-      console.log('stored video errors:', JSON.stringify(out.errors));
-      assert.match(out.errors.notVideo, /^InvalidParameterException: /);
-      assert.match(out.errors.empty, /^InvalidParameterException: the video is empty/);
+        took[name] = Date.now() - started;
+        errors[name] = out.error;
+        if (c.cancelOnProgress) reports = out.reports;
+      }
+      console.log('stored video errors:', JSON.stringify(errors), 'ms:', JSON.stringify(took));
+      // Still usable afterwards; and a <video> given as it is plays (the fallback decoder).
+      const after = await bounded(
+        'the <video> search after the failures',
+        page.evaluate(async () => {
+          const element = document.createElement('video');
+          element.src = '/videos/scene.webm';
+          await new Promise((r) => element.addEventListener('loadeddata', r, { once: true }));
+          const after = await lk.startFaceSearch({ video: element, collectionId: 'door', framesPerSecond: 5 });
+          const names = [...new Set(after.persons.map((p) => p.faceMatches[0]?.face.externalImageId ?? null))].sort();
+          const faces = (await lk.describeCollection({ collectionId: 'door' })).faceCount;
+          return { names, decoder: after.stats.decoder, faces };
+        }),
+      );
+      // A <video> whose download stalls after its first bytes: the search fails typed once no
+      // frame has come for 20 s, instead of staying pending. (Chromium shows the first frames
+      // of what came; Firefox and WebKit wait for more before loading any.)
+      const stalled = await bounded(
+        'the <video> whose download stalls',
+        page.evaluate(async () => {
+          const element = document.createElement('video');
+          element.src = '/stalls/scene.webm';
+          const started = performance.now();
+          const error = await lk.startFaceSearch({ video: element, collectionId: 'door' }).then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+          element.removeAttribute('src');
+          element.load();
+          return { error, ms: performance.now() - started };
+        }),
+      );
+      console.log(`stalled <video>: ${stalled.error} after ${Math.round(stalled.ms)} ms`);
+      assert.match(stalled.error, /^(InvalidImageFormatException: the video presented|InvalidParameterException: the video loaded) no frame in 20 s/);
+      assert.ok(stalled.ms < 40_000, `the stall was reported after ${stalled.ms} ms`);
+      assert.match(errors.notVideo, /^InvalidParameterException: /);
+      assert.match(errors.empty, /^InvalidParameterException: the video is empty/);
       if (engine === 'firefox') {
         // Firefox ESR's VP8 decoder conceals damaged frames instead of reporting them, so the
         // search completes over what it decoded (the README's support table says so).
-        assert.equal(out.errors.damaged, 'resolved');
+        assert.equal(errors.damaged, 'resolved');
       } else {
-        assert.match(out.errors.damaged, /^(InvalidImageFormatException|InvalidParameterException): /);
+        assert.match(errors.damaged, /^(InvalidImageFormatException|InvalidParameterException): /);
       }
-      assert.match(out.errors.missingUrl, /^InvalidParameterException: cannot fetch the video .*404/);
-      assert.match(out.errors.noCollection, /^ResourceNotFoundException: /);
-      assert.match(out.errors.badSort, /^InvalidParameterException: sortBy/);
-      assert.match(out.errors.noVideo, /^InvalidParameterException: video is required/);
-      assert.match(out.errors.cancelled, /^AbortError: /);
-      assert.equal(out.reports, 1, 'progress after cancellation');
-      assert.equal(out.decoder, 'video element');
-      assert.deepEqual(out.names, [null, 'obama', 'penny'], 'the <video> search after the failures');
-      assert.equal(out.faces, 3, 'the collection changed');
+      assert.match(errors.missingUrl, /^InvalidParameterException: cannot fetch the video .*404/);
+      assert.match(errors.noCollection, /^ResourceNotFoundException: /);
+      assert.match(errors.badSort, /^InvalidParameterException: sortBy/);
+      assert.match(errors.noVideo, /^InvalidParameterException: video is required/);
+      assert.match(errors.cancelled, /^AbortError: /);
+      assert.equal(reports, 1, 'progress after cancellation');
+      assert.equal(after.decoder, 'video element');
+      assert.deepEqual(after.names, [null, 'obama', 'penny'], 'the <video> search after the failures');
+      assert.equal(after.faces, 3, 'the collection changed');
       await page.close();
     });
 
