@@ -616,7 +616,17 @@ function nextFrame(element, signal) {
       reject(new LikenessError('InvalidParameterException', 'this browser has no requestVideoFrameCallback, which stored-video search needs'));
       return;
     }
-    unwatch = watchStall(() => {
+    // WebKitGTK (2.50, under load) has been seen to play to the last frame and then neither end
+    // nor present again: at the end, still, for a second, counts as ended.
+    let still = 0;
+    let lastTime = element.currentTime;
+    const atEnd = setInterval(() => {
+      const t = element.currentTime;
+      still = t === lastTime && Number.isFinite(element.duration) && element.duration - t < 0.02 ? still + 1 : 0;
+      lastTime = t;
+      if (still >= 4) onEnded();
+    }, 250);
+    const unwatchStall = watchStall(() => {
       done();
       element.cancelVideoFrameCallback?.(handle);
       // Nothing loaded at all is a video that cannot be played; frames that stop coming, one
@@ -628,6 +638,10 @@ function nextFrame(element, signal) {
           : new LikenessError('InvalidImageFormatException', `the video presented no frame in ${ELEMENT_STALL_MS / 1000} s (${at})`),
       );
     });
+    unwatch = () => {
+      unwatchStall();
+      clearInterval(atEnd);
+    };
     handle = element.requestVideoFrameCallback((_, meta) => {
       done();
       resolve({ image: capture(element), mediaTime: meta.mediaTime, presented: meta.presentedFrames });
