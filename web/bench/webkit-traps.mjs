@@ -11,7 +11,14 @@
 //                              run hit its time limit)
 //   JSC_useBBQJIT=0:           the module does not load ("JIT is disabled, but the entrypoint
 //                              ... requires JIT")
-// So neither the optimising tier nor signal-handler bounds checks is the cause alone.
+// Session 13, both cores kept busy by two spin loops (traps come more often under load: one in
+// one run of the video suite):
+//   no option:                 40 opens, 0 trapped
+//   memory pre-grown to 128 MB before Engine.open (113 MB after it, so no growth while
+//   loading):                  40 opens, 1 trapped (worker, "Out of bounds memory access",
+//                              the same shim)
+// So neither the optimising tier nor signal-handler bounds checks nor memory growth during
+// the load is the cause alone.
 //
 //   bash web/build.sh && cd web && node bench/webkit-traps.mjs [N]
 
