@@ -235,7 +235,8 @@ export class Host {
       engine = await Promise.race([Engine.open(short, full, embedder, database, cache?.bytes ?? undefined), loading.trapped]);
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError) {
-        throw new LikenessError('InternalServerError', `the engine trapped while loading (${e.message}); reload the page`);
+        // `code` tells Likeness.open that a fresh instance may load (see WorkerTransport).
+        throw Object.assign(new LikenessError('InternalServerError', `the engine trapped while loading (${e.message}); reload the page`), { code: 'WasmTrap' });
       }
       const err = LikenessError.from(e);
       // A model that tract cannot load is a loading problem, not a service fault.

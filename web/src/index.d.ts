@@ -563,7 +563,8 @@ export const MODEL_FILES: { detectorShort: string; detectorFull: string; embedde
  * The engine and the collections of one IndexedDB database. Every operation is async and
  * rejects with a {@link LikenessError}. After a WebAssembly trap the calls in flight reject
  * with `InternalServerError`; in a worker (the default) the next call starts a fresh one,
- * which reopens the stored collections.
+ * which reopens the stored collections. An open whose engine traps while loading in a worker
+ * is tried once more in a fresh worker (its progress is reported again).
  */
 export class Likeness {
   static open(options?: OpenOptions): Promise<Likeness>;

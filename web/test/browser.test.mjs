@@ -13,12 +13,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { serve, HARNESS, WEB, REPO, SHARED_DATA } from './server.mjs';
+import { ENGINES, engineMissing, launchBrowser, toolingSkip, matrixTest, clearOrigin } from './browsers.mjs';
 
 const FACES = path.join(SHARED_DATA, 'faces');
 const HAVE_DATA = fs.existsSync(path.join(FACES, 'identities'));
 const skip = HAVE_DATA ? false : `SKIP: ${FACES} is absent; browser end-to-end tests need ../shared/data`;
 const CLI = path.join(REPO, 'target', 'release', 'likeness');
-import { ENGINES, engineMissing, launchBrowser, toolingSkip, matrixTest, clearOrigin } from './browsers.mjs';
+/** Opens of the load-trap worker, counted per key by the test server across workers. */
+const opens = new Map();
 
 for (const engine of ENGINES) {
   describe(engine, { skip: skip || engineMissing(engine) }, () => {
@@ -37,6 +39,31 @@ for (const engine of ENGINES) {
         { '/dist/': path.join(WEB, 'dist'), '/data/': FACES, '/clips/': clips },
         {
           '/pages/harness.html': { type: 'text/html; charset=utf-8', body: HARNESS },
+          // The package's worker whose first `times` opens (counted across workers by the
+          // server, per `key`) answer as a load that trapped does (see the load-trap test).
+          '/pages/trap-open-worker.js': {
+            type: 'text/javascript',
+            body: `import '/dist/worker.js';
+    const handle = self.onmessage;
+    const params = new URLSearchParams(self.location.search);
+    self.onmessage = async (event) => {
+      if (event.data.method === 'open') {
+        const n = Number(await (await fetch('/pages/open-count?key=' + params.get('key'))).text());
+        if (n <= Number(params.get('times'))) {
+          const error = { name: 'InternalServerError', message: 'the engine trapped while loading (Unreachable code should not be executed); reload the page', code: 'WasmTrap' };
+          self.postMessage({ id: event.data.id, error, stopped: false });
+          return;
+        }
+      }
+      return handle(event);
+    };`,
+          },
+          '/pages/open-count': (req, res) => {
+            const key = new URL(req.url, 'http://x').searchParams.get('key');
+            opens.set(key, (opens.get(key) ?? 0) + 1);
+            res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+            res.end(String(opens.get(key)));
+          },
           // The package's worker, plus a way to make its engine trap on demand (see the trap test).
           '/pages/trap-worker.js': {
             type: 'text/javascript',
@@ -606,6 +633,27 @@ for (const engine of ENGINES) {
       await page.close();
       assert.match(out.first, /^InternalServerError: the engine stopped after a WebAssembly trap/);
       assert.equal(out.later, out.first);
+    });
+
+    test('an open that traps while loading in the worker is tried once more in a fresh one; a second trap fails it', { skip, timeout: 120_000 }, async () => {
+      const page = await openPage();
+      const key = `${engine}-${Date.now()}`;
+      const out = await page.evaluate(async (key) => {
+        const once = await Likeness.open({ database: null, workerUrl: `/pages/trap-open-worker.js?times=1&key=${key}-once` });
+        const faces = (await once.detectFaces({ image: await fetchBytes('/data/identities/obama/obama.jpg') })).faceDetails.length;
+        once.close();
+        const twice = await Likeness.open({ database: null, workerUrl: `/pages/trap-open-worker.js?times=2&key=${key}-twice` }).then(
+          () => 'resolved',
+          (e) => `${e.name}: ${e.message}`,
+        );
+        return { faces, twice };
+      }, key);
+      await page.close();
+      assert.equal(out.faces, 1, 'the engine opened on the second try works');
+      assert.match(out.twice, /^InternalServerError: the engine trapped while loading/);
+      // Opens counted by the server: two for the first (a trap, then the load), two for the second.
+      assert.equal(opens.get(`${key}-once`), 2);
+      assert.equal(opens.get(`${key}-twice`), 2);
     });
 
     test('after a trap in the worker the next call restarts it, with the stored collections', { skip, timeout: 120_000 }, async () => {
