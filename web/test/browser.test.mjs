@@ -384,8 +384,18 @@ for (const engine of ENGINES) {
               // The same picture as a VP8 clip, shown paused at a frame.
               video.src = '/clips/bbt1.webm';
               await new Promise((r) => video.addEventListener('loadeddata', r, { once: true }));
+              // WebKitGTK can fire 'seeked' before the new frame is there to read (CI once read
+              // no face from it): wait for the frame's presentation too, at most 2 s.
+              const presented = new Promise((r) => {
+                const timer = setTimeout(r, 2000);
+                video.requestVideoFrameCallback?.(() => {
+                  clearTimeout(timer);
+                  r();
+                });
+              });
               video.currentTime = 0.5;
               await new Promise((r) => video.addEventListener('seeked', r, { once: true }));
+              await presented;
               return video;
             }
             // A <video> playing the canvas as a live stream, as a webcam would.
