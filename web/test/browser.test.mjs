@@ -557,7 +557,9 @@ for (const engine of ENGINES) {
         assert.ok(last, `no progress for ${file}`);
         assert.ok(last.loaded > 0 && last.loaded === last.total, `${file}: ${JSON.stringify(last)}`);
       }
-      assert.ok(out.events.length > files.length, 'progress should arrive in several steps');
+      // How many steps depends on how the browser chunks a loopback response (WebKit once
+      // delivered each file whole), so only one report per file at least is asserted.
+      assert.ok(out.events.length >= files.length, `progress reports: ${out.events.length}`);
       assert.equal(out.version, 'likeness-dlib-resnet-2');
       assert.equal(out.faces, 1);
       assert.equal(out.badModel, 'ModelLoadError');
