@@ -55,11 +55,12 @@ GECKODRIVER=$(command -v geckodriver) cargo test --release --target wasm32-unkno
 # JavaScriptCore (WebKitGTK 2.50) traps now and then while the engine loads (README, "WebKit"):
 # after a trap, and only then, the WebKit run goes once more, saying so, as the page-level
 # suites do (matrixTest in web/test/browsers.mjs, same trap messages).
+webkit_wasm_tests() { SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --release --target wasm32-unknown-unknown -p likeness-wasm; }
 webkit_log=$(mktemp)
-if ! SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --release --target wasm32-unknown-unknown -p likeness-wasm 2>&1 | tee "$webkit_log"; then
+if ! webkit_wasm_tests 2>&1 | tee "$webkit_log"; then
   if grep -qE 'RuntimeError|Out of bounds (memory|table|call_indirect|Trunc)|Unreachable code should not be executed|call_indirect to a (null table entry|signature that does not match)|call_ref to a null reference' "$webkit_log"; then
     echo "# webkit: the wasm-bindgen-test run hit a WebAssembly trap; it runs once more"
-    SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --release --target wasm32-unknown-unknown -p likeness-wasm
+    webkit_wasm_tests
   else
     exit 1
   fi

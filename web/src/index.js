@@ -160,23 +160,24 @@ export class Likeness {
     const statusListeners = new Set();
     const onSyncStatus = (status) => statusListeners.forEach((l) => l(status));
     const useWorker = options.worker ?? typeof Worker !== 'undefined';
+    const openWorker = () => WorkerTransport.open(options, onProgress, onSyncStatus);
     let transport;
     if (useWorker) {
       try {
-        transport = await WorkerTransport.open(options, onProgress, onSyncStatus);
+        transport = await openWorker();
       } catch (e) {
         // A WebAssembly trap while the engine loaded: JavaScriptCore (WebKitGTK 2.50) has been
         // seen to trap in about one open in a hundred, on input that loads the next time. A
         // fresh worker is a fresh instance: tried once more (progress is reported again).
         if (e?.code !== 'WasmTrap') throw e;
-        transport = await WorkerTransport.open(options, onProgress, onSyncStatus);
+        transport = await openWorker();
       }
     } else {
       transport = await LocalTransport.open(options, onProgress, onSyncStatus);
     }
     // A worker that trapped is replaced by a fresh one (a new wasm instance) on the next
     // call. On the page's own thread the wasm instance cannot be replaced: calls keep failing.
-    const reopen = useWorker ? () => WorkerTransport.open(options, onProgress, onSyncStatus) : null;
+    const reopen = useWorker ? openWorker : null;
     const database = options.database === undefined ? 'likeness' : options.database;
     return new Likeness(transport, database, reopen, statusListeners);
   }

@@ -303,8 +303,8 @@ async function videoSource(video, signal) {
 const ELEMENT_STALL_MS = 20_000;
 
 /**
- * Calls `fail()` once `element` has gone ELEMENT_STALL_MS of visible time without the progress
- * its caller waits for; `stop()` ends the watch.
+ * Calls `fail()` once ELEMENT_STALL_MS of visible time have passed; the caller stops the watch
+ * (the returned function) when the progress it waits for comes.
  */
 function watchStall(fail) {
   let silent = 0;
