@@ -53,18 +53,16 @@ GECKODRIVER=$(command -v geckodriver) cargo test --release --target wasm32-unkno
 # The runner's "Safari" mode speaks plain W3C WebDriver with no capabilities, and
 # WebKitWebDriver then starts WebKitGTK's MiniBrowser; it needs a display.
 # JavaScriptCore (WebKitGTK 2.50) traps now and then while the engine loads (README, "WebKit"):
-# after a trap, and only then, the WebKit run goes once more, saying so, as the page-level
-# suites do (matrixTest in web/test/browsers.mjs, same trap messages).
+# after a trap, and only then, the WebKit run goes again, saying so, at most three runs in all
+# (what counts as a trap: web/test/webkit-trap.mjs, shared with the page-level suites). Here,
+# with both cores kept busy, 0 of 40 runs trapped; CI on 2c0f509 failed on one all the same.
 webkit_wasm_tests() { SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --release --target wasm32-unknown-unknown -p likeness-wasm; }
 webkit_log=$(mktemp)
-if ! webkit_wasm_tests 2>&1 | tee "$webkit_log"; then
-  if grep -qE 'RuntimeError|Out of bounds (memory|table|call_indirect|Trunc)|Unreachable code should not be executed|call_indirect to a (null table entry|signature that does not match)|call_ref to a null reference' "$webkit_log"; then
-    echo "# webkit: the wasm-bindgen-test run hit a WebAssembly trap; it runs once more"
-    webkit_wasm_tests
-  else
-    exit 1
-  fi
-fi
+for attempt in 1 2 3; do
+  if webkit_wasm_tests 2>&1 | tee "$webkit_log"; then break; fi
+  if [ "$attempt" = 3 ] || ! node web/test/webkit-trap.mjs "$webkit_log"; then exit 1; fi
+  echo "# webkit: the wasm-bindgen-test run (attempt $attempt) hit a WebAssembly trap; it runs again"
+done
 rm -f "$webkit_log"
 
 step "web: TypeScript types and the package in Chromium, Firefox ESR and WebKitGTK (web/test/browsers.mjs)"

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import { spawn, execFileSync } from 'node:child_process';
 import { launchChromium } from './server.mjs';
 import { launchFirefox, launchWebKit } from './webdriver.mjs';
+import { WEBKIT_TRAP } from './webkit-trap.mjs';
 
 const ALL = ['chromium', 'firefox', 'webkit'];
 export const ENGINES = (process.env.LIKENESS_BROWSERS ?? ALL.join(',')).split(',').filter((e) => ALL.includes(e));
@@ -129,13 +130,8 @@ export async function launchBrowser(engine, { camera = null, cameraFile = null }
   }
 }
 
-/**
- * A WebAssembly trap, as a test sees it: the package's own wording for one ("the engine
- * trapped"), the error's class, or one of JavaScriptCore's trap messages (WasmExceptionType.h:
- * a raw trap can reach the test through `page.evaluate` without either of the first two).
- */
-export const WEBKIT_TRAP =
-  /the engine trapped|RuntimeError|Out of bounds (memory|table|call_indirect|Trunc)|Unaligned memory access|Unreachable code should not be executed|call_indirect to a (null table entry|signature that does not match)|call_ref to a null reference|Division by zero|Integer overflow/;
+/** What counts as a WebAssembly trap (one definition, shared with tests/run-all.sh). */
+export { WEBKIT_TRAP };
 
 /**
  * node:test's `test` for one engine of the matrix. In WebKitGTK, a test that fails with a
