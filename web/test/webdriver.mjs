@@ -107,6 +107,8 @@ script.textContent = \`(() => {
 (document.head ?? document.documentElement).append(script);
 script.remove();`;
 
+const withoutHash = (url) => url.split('#')[0];
+
 class Page {
   constructor(session, handle) {
     this.session = session;
@@ -123,11 +125,35 @@ class Page {
   }
 
   async goto(url) {
-    await this.command('POST', '/url', { url });
+    const from = await this.command('GET', '/url').catch(() => null);
+    const sameDocument = from != null && new URL(url).hash !== '' && withoutHash(from) === withoutHash(url);
+    await this.#navigating(sameDocument, () => this.command('POST', '/url', { url }));
   }
 
   async reload() {
-    await this.command('POST', '/refresh', {});
+    await this.#navigating(false, () => this.command('POST', '/refresh', {}));
+  }
+
+  /**
+   * Run a navigation command, then, when it replaces the document, wait until the old one is
+   * gone: Firefox's Navigate To was seen to return while the old document still answered (a
+   * test read the old page, then "the page navigated" under its next evaluate).
+   */
+  async #navigating(sameDocument, navigate) {
+    // An attribute, not a global: every realm sees it (Firefox runs these scripts in a sandbox).
+    const mark = 'data-webdriver-old-document';
+    if (!sameDocument) {
+      await this.command('POST', '/execute/sync', { script: `document.documentElement?.setAttribute('${mark}', '');`, args: [] }).catch(() => {});
+    }
+    await navigate();
+    if (sameDocument) return;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const old = await this.command('POST', '/execute/sync', { script: `return !!document.documentElement?.hasAttribute('${mark}');`, args: [] }).catch(() => true);
+      if (!old) return;
+      if (Date.now() > deadline) throw new Error('navigation: the old document was still there after 60 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Like playwright's page.evaluate: `fn` is serialised by its source, `arg` as JSON. */
