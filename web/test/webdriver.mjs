@@ -89,14 +89,24 @@ class Session {
  * The JS run for evaluate(). Firefox runs WebDriver scripts in a sandbox realm of their own
  * (its Uint8Array is not the page's), so the function runs in the page's realm instead, as a
  * <script> element, and hands its result back as JSON in a DOM event, which crosses realms.
+ * The result is also kept in an attribute of the root element (empty while the function
+ * runs), until the next evaluate drops it: Firefox's Execute Async Script now and then
+ * answers null instead of the script's result (geckodriver#1992; seen once in CI), and then
+ * `evaluate` reads it there.
  */
 const EVALUATE = `
-const [source, argJson, done] = arguments;
-const id = '__webdriver_evaluate_' + Math.random().toString(36).slice(2);
+const [source, argJson, id, previous, done] = arguments;
+const root = document.documentElement;
+if (previous) root.removeAttribute(previous);
+root.setAttribute(id, '');
 document.addEventListener(id, (e) => done(JSON.parse(e.detail)), { once: true });
 const script = document.createElement('script');
 script.textContent = \`(() => {
-  const reply = (r) => document.dispatchEvent(new CustomEvent(\${JSON.stringify(id)}, { detail: JSON.stringify(r) }));
+  const reply = (r) => {
+    const detail = JSON.stringify(r);
+    document.documentElement.setAttribute(\${JSON.stringify(id)}, detail);
+    document.dispatchEvent(new CustomEvent(\${JSON.stringify(id)}, { detail }));
+  };
   Promise.resolve()
     .then(() => (\${source})(JSON.parse(\${JSON.stringify(argJson)})))
     .then(
@@ -104,8 +114,13 @@ script.textContent = \`(() => {
       (e) => reply({ ok: false, name: e?.name, message: String(e?.message ?? e), stack: String(e?.stack ?? '') }),
     );
 })();\`;
-(document.head ?? document.documentElement).append(script);
+(document.head ?? root).append(script);
 script.remove();`;
+
+/** After a null answer: the result kept under `id`, once the function has finished. */
+const KEPT_RESULT = `
+const root = document.documentElement;
+return root?.getAttribute(arguments[0]) ?? null;`;
 
 const withoutHash = (url) => url.split('#')[0];
 
@@ -114,6 +129,8 @@ class Page {
     this.session = session;
     this.handle = handle;
     this.closed = false;
+    /** The attribute holding the last evaluate's result (EVALUATE), dropped by the next. */
+    this.lastEvaluate = null;
   }
 
   on() {
@@ -156,11 +173,27 @@ class Page {
     }
   }
 
+  /** The result EVALUATE kept under `id`, waiting while the function still runs. */
+  async #keptResult(id) {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const kept = await this.command('POST', '/execute/sync', { script: KEPT_RESULT, args: [id] });
+      if (kept == null) throw new Error('evaluate: no result (the page navigated or closed while the script ran)');
+      if (kept !== '') return JSON.parse(kept);
+      if (Date.now() > deadline) throw new Error('evaluate: no result after 300 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Like playwright's page.evaluate: `fn` is serialised by its source, `arg` as JSON. */
   async evaluate(fn, arg) {
     const source = typeof fn === 'function' ? fn.toString() : `() => (${fn})`;
-    const result = await this.command('POST', '/execute/async', { script: EVALUATE, args: [source, JSON.stringify(arg ?? null)] });
-    if (result == null) throw new Error('evaluate: no result (the page navigated or closed while the script ran)');
+    const id = `data-webdriver-evaluate-${Math.random().toString(36).slice(2)}`;
+    const previous = this.lastEvaluate;
+    this.lastEvaluate = id;
+    const result =
+      (await this.command('POST', '/execute/async', { script: EVALUATE, args: [source, JSON.stringify(arg ?? null), id, previous] })) ??
+      (await this.#keptResult(id));
     if (!result.ok) {
       const e = new Error(`${result?.name ?? 'Error'}: ${result?.message}\n${result?.stack ?? ''}`);
       e.name = result?.name ?? 'Error';
