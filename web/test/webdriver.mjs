@@ -124,6 +124,23 @@ return root?.getAttribute(arguments[0]) ?? null;`;
 
 const withoutHash = (url) => url.split('#')[0];
 
+/** A script that hangs fails after 5 minutes instead of holding the session (and every later test) forever. */
+const SCRIPT_TIMEOUT_MS = 300_000;
+
+/**
+ * Ask `probe` every `interval` ms until it answers something other than undefined, and
+ * return that; after `timeout` ms throw an Error saying `timedOut`.
+ */
+async function poll(probe, { timeout, interval, timedOut }) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const answer = await probe();
+    if (answer !== undefined) return answer;
+    if (Date.now() > deadline) throw new Error(timedOut);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
 class Page {
   constructor(session, handle) {
     this.session = session;
@@ -164,25 +181,25 @@ class Page {
     }
     await navigate();
     if (sameDocument) return;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const old = await this.command('POST', '/execute/sync', { script: `return !!document.documentElement?.hasAttribute('${mark}');`, args: [] }).catch(() => true);
-      if (!old) return;
-      if (Date.now() > deadline) throw new Error('navigation: the old document was still there after 60 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const probe = { script: `return !!document.documentElement?.hasAttribute('${mark}');`, args: [] };
+    await poll(async () => ((await this.command('POST', '/execute/sync', probe).catch(() => true)) ? undefined : true), {
+      timeout: 60_000,
+      interval: 50,
+      timedOut: 'navigation: the old document was still there after 60 s',
+    });
   }
 
   /** The result EVALUATE kept under `id`, waiting while the function still runs. */
   async #keptResult(id) {
-    const deadline = Date.now() + 300_000;
-    for (;;) {
-      const kept = await this.command('POST', '/execute/sync', { script: KEPT_RESULT, args: [id] });
-      if (kept == null) throw new Error('evaluate: no result (the page navigated or closed while the script ran)');
-      if (kept !== '') return JSON.parse(kept);
-      if (Date.now() > deadline) throw new Error('evaluate: no result after 300 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const kept = await poll(
+      async () => {
+        const kept = await this.command('POST', '/execute/sync', { script: KEPT_RESULT, args: [id] });
+        if (kept == null) throw new Error('evaluate: no result (the page navigated or closed while the script ran)');
+        return kept === '' ? undefined : kept;
+      },
+      { timeout: SCRIPT_TIMEOUT_MS, interval: 50, timedOut: `evaluate: no result after ${SCRIPT_TIMEOUT_MS / 1000} s` },
+    );
+    return JSON.parse(kept);
   }
 
   /** Like playwright's page.evaluate: `fn` is serialised by its source, `arg` as JSON. */
@@ -203,13 +220,12 @@ class Page {
   }
 
   async waitForFunction(expression, _arg, { timeout = 60_000 } = {}) {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      const ok = await this.command('POST', '/execute/sync', { script: `return !!(${expression});`, args: [] }).catch(() => false);
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`waitForFunction timed out: ${expression}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const probe = { script: `return !!(${expression});`, args: [] };
+    await poll(async () => ((await this.command('POST', '/execute/sync', probe).catch(() => false)) ? true : undefined), {
+      timeout,
+      interval: 100,
+      timedOut: `waitForFunction timed out: ${expression}`,
+    });
   }
 
   async close() {
@@ -240,8 +256,7 @@ async function open(driver, capabilities) {
     throw new WebDriverError('new session', json.value);
   }
   const session = new Session(driver, json.value.sessionId);
-  // A script that hangs fails after 5 minutes instead of holding the session (and every later test) forever.
-  await session.raw('POST', '/timeouts', { script: 300_000, pageLoad: 300_000 });
+  await session.raw('POST', '/timeouts', { script: SCRIPT_TIMEOUT_MS, pageLoad: SCRIPT_TIMEOUT_MS });
   // The session's first window is kept blank so the session outlives every page.
   session.blank = await session.raw('GET', '/window');
   session.current = session.blank;
