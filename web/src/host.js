@@ -7,6 +7,7 @@ import { engineImage } from './images.js';
 import { LikenessError } from './errors.js';
 import { Sync } from './sync.js';
 import { WorkerClient } from './worker-client.js';
+import { median } from './stats.js';
 import { preparedEmbedder } from './model-cache.js';
 
 export const MODEL_FILES = {
@@ -47,8 +48,8 @@ export const OPERATIONS = {
   faceSearchFrame: { images: ['image'] },
   faceSearchPersons: {},
   faceSearchStop: {},
-  // The video embedder worker's one call: a face crop's vector.
-  embedChip: {},
+  // The video embedder worker's one call: one network pass over a face crop.
+  embedChipPass: {},
 };
 
 const MUTATIONS = new Set([
@@ -393,7 +394,7 @@ export class Host {
           this.embedderTimer = setTimeout(() => this.#embedWorker(), 2000);
         }
         this.streamSeq = (this.streamSeq ?? 0) + 1;
-        this.streams.set(this.streamSeq, { wasm, offThread: embedIn === 'worker', pending: new Set(), embedMs: [], error: null });
+        this.streams.set(this.streamSeq, { wasm, offThread: embedIn === 'worker', pending: new Set(), embedMs: [], fullMs: [], error: null });
         return { streamId: this.streamSeq };
       }
       case 'faceSearchFrame': {
@@ -407,13 +408,25 @@ export class Host {
         const inline = [];
         for (const r of requests) {
           if (worker) {
+            // The crop's two network passes in the embedder worker. A new track's first pass
+            // goes ahead of other work and is searched at once (a provisional name, half the
+            // embedder's time); the sum of both, the photo path's vector, then resolves it.
             const sent = performance.now();
-            const p = worker
-              .embed(r.chip)
-              .then((vector) => {
-                s.embedMs.push(performance.now() - sent);
-                if (s.embedMs.length > 50) s.embedMs.shift();
-                return this.#withLock(() => e.faceSearchResolve(s.wasm, r.index, rest.timestamp, vector));
+            const plain = worker.pass(r.chip, false, r.first);
+            const mirrored = worker.pass(r.chip, true);
+            const named = r.first
+              ? plain.then((one) => {
+                  s.embedMs.push(performance.now() - sent);
+                  if (s.embedMs.length > 50) s.embedMs.shift();
+                  return this.#withLock(() => e.faceSearchProvisional(s.wasm, r.index, one));
+                })
+              : null;
+            const p = Promise.all([plain, mirrored, named])
+              .then(([one, other]) => {
+                s.fullMs.push(performance.now() - sent);
+                if (s.fullMs.length > 50) s.fullMs.shift();
+                const sum = one.map((x, i) => x + other[i]);
+                return this.#withLock(() => e.faceSearchResolve(s.wasm, r.index, rest.timestamp, sum));
               })
               .catch((err) => {
                 if (!s.stopped) s.error ??= LikenessError.from(err);
@@ -439,7 +452,8 @@ export class Host {
             trackMs: t1 - t0,
             searchMs: performance.now() - t1,
             embedded: requests.length,
-            embedMs: s.embedMs.length ? [...s.embedMs].sort((a, b) => a - b)[Math.floor(s.embedMs.length / 2)] : 0,
+            embedMs: median(s.embedMs),
+            fullEmbedMs: median(s.fullMs),
             pendingEmbeddings: s.pending.size,
           },
         };
@@ -496,8 +510,8 @@ export class Host {
         return { collectionId: rest.collectionId, changes: await e.snapshot(toPascal(rest)) };
       case 'importChanges':
         return { collectionId: await e.applyChanges({ CollectionId: rest.collectionId }, rest.changes) };
-      case 'embedChip':
-        return e.embedChip(rest.chip);
+      case 'embedChipPass':
+        return e.embedChipPass(rest.chip, rest.mirrored);
       default:
         return toCamel(await e[method](toPascal(rest), ...images));
     }
@@ -507,9 +521,15 @@ export class Host {
 /**
  * A second engine in a worker of its own that only embeds face crops: the video path's
  * other core. `ready` once its models are loaded; if it fails to start, it stays not ready
- * and the caller embeds on its own thread.
+ * and the caller embeds on its own thread. One pass is in the worker at a time, the others
+ * wait here, urgent ones (a new face's first pass, which names it) ahead of the rest: a new
+ * face waits for at most one pass already running, not for every recheck queued before it.
  */
 class EmbedWorker {
+  #urgent = [];
+  #background = [];
+  #busy = false;
+
   constructor(assets) {
     this.ready = false;
     try {
@@ -520,7 +540,7 @@ class EmbedWorker {
     this.client = new WorkerClient(this.worker);
     this.worker.onerror = () => {
       this.ready = false;
-      this.client.failAll(new LikenessError('InternalServerError', 'the embedder worker failed'));
+      this.#failAll(new LikenessError('InternalServerError', 'the embedder worker failed'));
     };
     this.client.post('open', { database: null, models: assets.models ?? {}, wasm: assets.wasm, modelCache: assets.modelCache }).then(
       () => {
@@ -530,16 +550,42 @@ class EmbedWorker {
     );
   }
 
-  /** The vector of one crop (the crop's buffer is transferred). */
-  embed(chip) {
-    return this.client.post('embedChip', { chip }, [chip.buffer]);
+  /** One network pass over a crop (`mirrored`: over its mirror image); the raw descriptor. */
+  pass(chip, mirrored, urgent = false) {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new LikenessError('InvalidStateError', 'the embedder worker was closed'));
+        return;
+      }
+      (urgent ? this.#urgent : this.#background).push({ chip, mirrored, resolve, reject });
+      this.#next();
+    });
+  }
+
+  #next() {
+    if (this.#busy) return;
+    const job = this.#urgent.shift() ?? this.#background.shift();
+    if (!job) return;
+    this.#busy = true;
+    this.client
+      .post('embedChipPass', { chip: job.chip, mirrored: job.mirrored })
+      .then(job.resolve, job.reject)
+      .finally(() => {
+        this.#busy = false;
+        this.#next();
+      });
+  }
+
+  #failAll(err) {
+    for (const job of this.#urgent.splice(0).concat(this.#background.splice(0))) job.reject(err);
+    this.client?.failAll(err);
   }
 
   close() {
     this.closed = true;
     this.ready = false;
     this.worker?.terminate();
-    this.client?.failAll(new LikenessError('InvalidStateError', 'the embedder worker was closed'));
+    this.#failAll(new LikenessError('InvalidStateError', 'the embedder worker was closed'));
   }
 }
 

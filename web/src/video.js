@@ -7,6 +7,7 @@
 //   sampled at a fixed rate, every person found with timestamps, as GetFaceSearch answers.
 
 import { LikenessError } from './errors.js';
+import { median } from './stats.js';
 import { probeVideo, demuxVideo } from './container.js';
 
 /** Frames handed to the engine and not yet answered, at most. */
@@ -27,12 +28,6 @@ function capture(video) {
   }
   return video;
 }
-
-const median = (xs) => {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 /**
  * A <video> playing `source` (a MediaStream, or a <video> used as it is), or `{frames}` for
@@ -103,7 +98,7 @@ export class FaceSearchStream {
   #last = -1;
   #start = performance.now();
   #processed = [];
-  #stages = { imageMs: [], trackMs: [], searchMs: [], latencyMs: [], embedMs: [] };
+  #stages = { imageMs: [], trackMs: [], searchMs: [], latencyMs: [], embedMs: [], fullEmbedMs: [] };
   #dropped = 0;
   #settle;
   #watchdog = null;
@@ -220,11 +215,12 @@ export class FaceSearchStream {
   }
 
   /**
-   * `{fps, framesDropped, imageMs, trackMs, searchMs, latencyMs, embedMs}`: frames processed
+   * `{fps, framesDropped, imageMs, trackMs, searchMs, latencyMs, embedMs, fullEmbedMs}`: frames processed
    * per second over the last 2 s, frames skipped because two were in flight, and median
    * milliseconds per stage over the last 300 frames: pixels out of the frame (in the engine's
    * thread), detect + track (+ embed, when embedding on the engine's thread), search, capture
-   * to answer, and a new face's embedding in the embedder worker (sent to vector back).
+   * to answer, and in the embedder worker a new face's first pass (sent to the vector that
+   * names it back) and a crop's two passes (sent to the flip-averaged vector back).
    */
   get stats() {
     const span = this.#processed.length > 1 ? (this.#processed.at(-1) - this.#processed[0]) / 1000 : 0;

@@ -176,7 +176,7 @@ export class LiveScreen {
     this.faces.replaceChildren(...items);
     if (!this.statsEl.hidden && this.stream) {
       const s = this.stream.stats;
-      this.statsEl.textContent = `${s.fps.toFixed(1)} fps · pixels ${s.imageMs.toFixed(1)} ms · detect+track ${s.trackMs.toFixed(1)} ms · search ${s.searchMs.toFixed(1)} ms · embed ${s.embedMs.toFixed(0)} ms · latency ${s.latencyMs.toFixed(0)} ms`;
+      this.statsEl.textContent = `${s.fps.toFixed(1)} fps · pixels ${s.imageMs.toFixed(1)} ms · detect+track ${s.trackMs.toFixed(1)} ms · search ${s.searchMs.toFixed(1)} ms · name ${s.embedMs.toFixed(0)} ms · embed ${s.fullEmbedMs.toFixed(0)} ms · latency ${s.latencyMs.toFixed(0)} ms`;
     }
   }
 

@@ -22,6 +22,9 @@ pub struct VideoFaceSearch {
     stream: FaceStream,
     /// Best matches per track so far (kept after a track ends, for the stored-video result).
     best: BTreeMap<u32, Vec<FaceMatch>>,
+    /// Matches of a track's first view from one network pass, until its flip-averaged
+    /// vector lands in `best` ([`VideoFaceSearch::resolve_provisional`]).
+    provisional: BTreeMap<u32, Vec<FaceMatch>>,
     /// Every face seen, per frame (for [`VideoFaceSearch::persons`]).
     seen: Vec<(u64, u32, FaceDetail)>,
     /// Recent splits (old track, new track, from this time on): frames tracked before a
@@ -34,6 +37,19 @@ pub struct VideoFaceSearch {
 const RECENT_SPLITS: usize = 16;
 
 const DEFAULT_VIDEO_MATCHES: u32 = 5;
+
+/// A vector from a host, checked and scaled to unit length (a host may hand over the sum of
+/// the two network passes as it is).
+fn unit(v: &[f32]) -> Result<Vec<f32>> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if v.len() != likeness_vision::EMBEDDING_DIMENSION || !norm.is_finite() || norm == 0.0 {
+        return Err(CollectionError::InvalidParameter(format!(
+            "a face vector has {} finite values, not all 0",
+            likeness_vision::EMBEDDING_DIMENSION
+        )));
+    }
+    Ok(v.iter().map(|x| x / norm).collect())
+}
 
 fn top(matches: &[FaceMatch]) -> f32 {
     matches.first().map_or(f32::NEG_INFINITY, |m| m.similarity)
@@ -51,6 +67,7 @@ impl VideoFaceSearch {
             input,
             stream: FaceStream::new(config),
             best: BTreeMap::new(),
+            provisional: BTreeMap::new(),
             seen: Vec::new(),
             splits: Vec::new(),
         })
@@ -100,7 +117,8 @@ impl VideoFaceSearch {
         timestamp_ms: u64,
         embedding: &[f32],
     ) -> Result<Option<Resolved>> {
-        let Some(resolved) = self.stream.resolve(engine, index, embedding) else { return Ok(None) };
+        let embedding = unit(embedding)?;
+        let Some(resolved) = self.stream.resolve(engine, index, &embedding) else { return Ok(None) };
         if let Some(old) = resolved.split_from {
             if self.splits.len() == RECENT_SPLITS {
                 self.splits.remove(0);
@@ -115,18 +133,50 @@ impl VideoFaceSearch {
                 }
             }
         }
-        self.record(collections, resolved.index, embedding)?;
+        self.record(collections, resolved.index, &embedding)?;
         Ok(Some(resolved))
     }
 
-    /// Search one embedding of track `index` and keep the track's best matches.
-    fn record<S: Store>(&mut self, collections: &Collections<S>, index: u32, embedding: &[f32]) -> Result<()> {
-        let found = collections.search_faces_by_vector(
+    /// A quick name for a track that has none yet: `one_pass` is one network pass over the
+    /// crop of an [`EmbedRequest`] with `first` set (`FaceEngine::embed_chip_pass`), about half
+    /// the embedder's time. Its matches are reported for the track until the flip-averaged
+    /// vector of the same crop comes to [`resolve`](Self::resolve), which replaces them; they
+    /// never add to the track's evidence, so the name it ends with is the full vector's.
+    /// (Measured on lfw-dev: one pass against stored faces accepts no more strangers than
+    /// the full vector does at any threshold of the similarity scale.) False when the track
+    /// has ended or already has matches from a full vector.
+    pub fn resolve_provisional<S: Store>(
+        &mut self,
+        collections: &Collections<S>,
+        index: u32,
+        one_pass: &[f32],
+    ) -> Result<bool> {
+        let one_pass = unit(one_pass)?;
+        if self.best.contains_key(&index) || !self.stream.tracker().tracks().iter().any(|t| t.index == index) {
+            return Ok(false);
+        }
+        let found = self.find(collections, &one_pass)?;
+        self.provisional.insert(index, found);
+        Ok(true)
+    }
+
+    fn find<S: Store>(&self, collections: &Collections<S>, embedding: &[f32]) -> Result<Vec<FaceMatch>> {
+        collections.search_faces_by_vector(
             &self.input.collection_id,
             embedding,
             self.input.face_match_threshold,
             Some(self.input.max_faces.unwrap_or(DEFAULT_VIDEO_MATCHES)),
-        )?;
+        )
+    }
+
+    /// A track's matches as reported: its best from full vectors, else its provisional ones.
+    fn matches_of(&self, index: u32) -> Vec<FaceMatch> {
+        self.best.get(&index).or_else(|| self.provisional.get(&index)).cloned().unwrap_or_default()
+    }
+
+    /// Search one embedding of track `index` and keep the track's best matches.
+    fn record<S: Store>(&mut self, collections: &Collections<S>, index: u32, embedding: &[f32]) -> Result<()> {
+        let found = self.find(collections, embedding)?;
         let evidence: Vec<(String, f32)> = found.iter().map(|m| (m.face.face_id.clone(), m.similarity)).collect();
         self.stream.record_matches(index, &evidence);
         let best = self.best.entry(index).or_default();
@@ -152,7 +202,7 @@ impl VideoFaceSearch {
             self.seen.push((out.timestamp_ms, face.index, face.face.clone()));
             responses.push(FaceSearchResponse {
                 index: face.index,
-                matched_faces: self.best.get(&face.index).cloned().unwrap_or_default(),
+                matched_faces: self.matches_of(face.index),
                 detected_face: face.face,
             });
         }
@@ -168,7 +218,7 @@ impl VideoFaceSearch {
             .map(|(timestamp, index, face)| PersonMatch {
                 timestamp: *timestamp,
                 person: PersonDetail { index: *index, bounding_box: face.bounding_box, face: face.clone() },
-                face_matches: self.best.get(index).cloned().unwrap_or_default(),
+                face_matches: self.matches_of(*index),
             })
             .collect();
         match sort_by {

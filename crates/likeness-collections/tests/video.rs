@@ -178,3 +178,67 @@ fn late_vectors_move_the_frames_since_a_cut_to_the_new_track() {
     assert!(indexes[..5].iter().all(|&i| i == indexes[0]) && indexes[5..].iter().all(|&i| i == indexes[5]));
     assert_ne!(indexes[0], indexes[5], "the frame of the cut reported under penny's track: {indexes:?}");
 }
+
+#[test]
+fn one_pass_names_a_new_track_until_the_full_vector_replaces_it() {
+    // The embedder worker's order: one network pass over a new track's crop comes back first
+    // and names the face; the flip-averaged vector (both passes) replaces its matches.
+    let Some(root) = data() else { return };
+    let (engine, c) = door(&root, &[("penny", "penny1.png")]);
+    let (penny, raj) = (image(&root, "penny", "penny2.png"), image(&root, "raj", "raj1.png"));
+    let frame = |who: &RgbImage| {
+        let mut f = RgbImage::filled(640, 480, 96);
+        f.draw_scaled(who, 170, 60, 320);
+        f
+    };
+    let input = FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None };
+    let mut search = VideoFaceSearch::new(input, VideoConfig::default()).unwrap();
+    let penny_frame = frame(&penny);
+    let (tracked, requests) = search.track_deferred(&engine, &penny_frame, 0).unwrap();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert!(r.first, "a new track's first crop is marked first");
+    let unnamed = search.search(&c, tracked).unwrap();
+    assert!(unnamed.face_search_response[0].matched_faces.is_empty(), "nothing embedded yet");
+
+    let one = engine.embed_chip_pass(&r.chip, false).unwrap();
+    assert!(search.resolve_provisional(&c, r.index, &one).unwrap());
+    let (tracked, again) = search.track_deferred(&engine, &penny_frame, 40).unwrap();
+    assert!(again.is_empty(), "the same view is not embedded twice");
+    let named = search.search(&c, tracked).unwrap().face_search_response[0].matched_faces.clone();
+    assert_eq!(named[0].face.external_image_id.as_deref(), Some("penny"), "one pass names her");
+
+    // The full vector: the sum of both passes, as a host hands it over (not normalised).
+    let mirror = engine.embed_chip_pass(&r.chip, true).unwrap();
+    let sum: Vec<f32> = one.iter().zip(&mirror).map(|(a, b)| a + b).collect();
+    search.resolve(&engine, &c, r.index, 0, &sum).unwrap().expect("the track is live");
+    let (tracked, _) = search.track_deferred(&engine, &penny_frame, 80).unwrap();
+    let full = search.search(&c, tracked).unwrap().face_search_response[0].matched_faces.clone();
+    let photo = engine.embed_chip(&r.chip).unwrap();
+    let expected = c.search_faces_by_vector("door", &photo, Some(80.0), Some(5)).unwrap();
+    assert_eq!(full, expected, "the flip-averaged vector's matches replace the provisional ones");
+    assert!(
+        !search.resolve_provisional(&c, r.index, &one).unwrap(),
+        "a track with a full vector takes no provisional matches"
+    );
+
+    // Bad vectors are refused typed, and change nothing.
+    for bad in [vec![0.0; 128], vec![f32::NAN; 128], vec![1.0; 3]] {
+        assert!(matches!(search.resolve_provisional(&c, r.index, &bad), Err(CollectionError::InvalidParameter(_))));
+    }
+    // A stranger's provisional vector on a new track: no match, and none once the track ends.
+    let mut search = VideoFaceSearch::new(
+        FaceSearchInput { collection_id: "door".into(), face_match_threshold: Some(80.0), max_faces: None },
+        VideoConfig::default(),
+    )
+    .unwrap();
+    let (tracked, requests) = search.track_deferred(&engine, &frame(&raj), 0).unwrap();
+    let stranger = engine.embed_chip_pass(&requests[0].chip, false).unwrap();
+    assert!(search.resolve_provisional(&c, requests[0].index, &stranger).unwrap());
+    assert!(search.search(&c, tracked).unwrap().face_search_response[0].matched_faces.is_empty());
+    let empty = RgbImage::filled(640, 480, 96);
+    for i in 1..=40u64 {
+        search.track_deferred(&engine, &empty, i * 100).map(|(t, _)| search.search(&c, t).unwrap()).unwrap();
+    }
+    assert!(!search.resolve_provisional(&c, requests[0].index, &stranger).unwrap(), "the track has ended");
+}

@@ -110,8 +110,21 @@ impl Embedder {
         align(img, det, &self.template)
     }
 
-    /// The L2-normalised vector of an aligned crop from [`Embedder::chip`] (flip-averaged).
+    /// The L2-normalised vector of an aligned crop from [`Embedder::chip`] (flip-averaged):
+    /// the normalised sum of [`Embedder::pass`] over the crop and over its mirror image.
     pub fn embed_chip(&self, pixels: &[f32]) -> Result<Vec<f32>, VisionError> {
+        let mut v = self.pass(pixels, false)?;
+        for (acc, x) in v.iter_mut().zip(self.pass(pixels, true)?) {
+            *acc += x;
+        }
+        normalize(&mut v);
+        Ok(v)
+    }
+
+    /// One run of the network over an aligned crop (`mirrored`: over its mirror image): the
+    /// raw descriptor, not normalised. Half of [`Embedder::embed_chip`]'s work, so a video
+    /// can name a new face from one pass and refine it with the other when it has time.
+    pub fn pass(&self, pixels: &[f32], mirrored: bool) -> Result<Vec<f32>, VisionError> {
         let size = self.template.size;
         if pixels.len() != size * size * 3 {
             return Err(VisionError::InvalidParameter(format!(
@@ -119,16 +132,14 @@ impl Embedder {
                 pixels.len()
             )));
         }
-        let mirrored: Vec<f32> = pixels
+        if !mirrored {
+            return self.descriptor(pixels);
+        }
+        let mirror: Vec<f32> = pixels
             .chunks_exact(size * 3)
             .flat_map(|row| row.chunks_exact(3).rev().flat_map(|p| [p[0], p[1], p[2]]))
             .collect();
-        let mut v = self.descriptor(pixels)?;
-        for (acc, x) in v.iter_mut().zip(self.descriptor(&mirrored)?) {
-            *acc += x;
-        }
-        normalize(&mut v);
-        Ok(v)
+        self.descriptor(&mirror)
     }
 
     fn descriptor(&self, rgb: &[f32]) -> Result<Vec<f32>, VisionError> {

@@ -254,6 +254,12 @@ impl FaceEngine {
         self.embedder.embed_chip(chip)
     }
 
+    /// One network pass over a crop from [`FaceEngine::chip`] or its mirror image, raw: the
+    /// normalised sum of both passes is [`FaceEngine::embed_chip`]'s vector.
+    pub fn embed_chip_pass(&self, chip: &[f32], mirrored: bool) -> Result<Vec<f32>, VisionError> {
+        self.embedder.pass(chip, mirrored)
+    }
+
     /// DetectFaces.
     pub fn detect_faces(&self, input: ImageInput<'_>) -> Result<DetectFacesOutput, VisionError> {
         let DecodedImage { image, orientation_correction } = decode(input)?;

@@ -76,6 +76,10 @@ const SAME_FACE_MIN_SIMILARITY: f32 = 50.0;
 pub struct EmbedRequest {
     pub index: u32,
     pub chip: Vec<f32>,
+    /// The track has no embedding yet: a host in a hurry to name it may search one network
+    /// pass first (`FaceEngine::embed_chip_pass`, `VideoFaceSearch::resolve_provisional` in
+    /// `likeness-collections`) and resolve the flip-averaged vector when it is done.
+    pub first: bool,
 }
 
 /// Where a resolved embedding landed: its track (a new one when the face turned out to be
@@ -185,7 +189,8 @@ impl FaceStream {
             };
             self.looks.insert(a.track, (look, if changed { timestamp_ms } else { early_ms }));
             if a.embed || changed {
-                requests.push(EmbedRequest { index: a.track, chip: engine.chip(frame, f)? });
+                let first = !self.references.contains_key(&a.track);
+                requests.push(EmbedRequest { index: a.track, chip: engine.chip(frame, f)?, first });
             }
             faces.push(StreamFace { index: a.track, started: a.started, face: f.detail.clone(), embedding: None });
         }

@@ -73,6 +73,7 @@ impl Engine {
             let item = js_sys::Object::new();
             js_sys::Reflect::set(&item, &"index".into(), &r.index.into())?;
             js_sys::Reflect::set(&item, &"chip".into(), &js_sys::Float32Array::from(r.chip.as_slice()))?;
+            js_sys::Reflect::set(&item, &"first".into(), &r.first.into())?;
             out.push(&item);
         }
         Ok(out)
@@ -112,6 +113,28 @@ impl Engine {
                 }
             }
         })
+    }
+
+    /// One network pass (`embedChipPass(chip, false)`) over a crop whose request was `first`:
+    /// its matches name the track until `faceSearchResolve` brings the full vector (the sum
+    /// of both passes), which replaces them. Resolves whether they were kept (false when the
+    /// track has ended or already has a full vector).
+    #[wasm_bindgen(js_name = faceSearchProvisional)]
+    pub fn face_search_provisional(&self, stream: &FaceSearchStream, index: u32, one_pass: Vec<f32>) -> Promise {
+        let state = stream.state.clone();
+        run(&self.inner, move |inner| async move {
+            let c = inner.collections().await?;
+            let kept = state.borrow_mut().search.resolve_provisional(&c, index, &one_pass).map_err(collection_error)?;
+            Ok(JsValue::from(kept))
+        })
+    }
+
+    /// One network pass over an aligned crop (`mirrored`: over its mirror image), raw: their
+    /// sum, normalised, is `embedChip`'s vector. Two calls let a new face be named after the
+    /// first.
+    #[wasm_bindgen(js_name = embedChipPass)]
+    pub fn embed_chip_pass(&self, chip: &[f32], mirrored: bool) -> Result<Vec<f32>, JsValue> {
+        self.inner.vision.embed_chip_pass(chip, mirrored).map_err(interop::vision_error)
     }
 
     /// The vector of an aligned face crop from `faceSearchTrackDeferred` (150 x 150 RGB,
