@@ -6,6 +6,13 @@
 //! the similarity thresholds the README's table states.
 //! Usage: cargo run --release -p likeness-cli --example single_pass -- PAIRS.tsv [MANIFEST.tsv]
 
+// The metrics `likeness eval` reports, from the CLI's own module (a binary crate has no
+// library for examples to link).
+#[allow(dead_code)]
+#[path = "../src/eval.rs"]
+mod eval;
+
+use eval::{auc, best_threshold, tar_at_far};
 use likeness_vision::{centred_face, cosine, decode, normalize, FaceEngine, ImageInput};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,43 +57,6 @@ fn embed_all(engine: &FaceEngine, root: &Path, paths: &[String]) -> BTreeMap<Str
     out.into_inner().unwrap_or_default()
 }
 
-fn auc(pos: &[f64], neg: &[f64]) -> f64 {
-    let mut all: Vec<(f64, bool)> = pos.iter().map(|&s| (s, true)).chain(neg.iter().map(|&s| (s, false))).collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (mut rank_sum, mut i) = (0.0, 0);
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            j += 1;
-        }
-        let mid = (i + j + 1) as f64 / 2.0;
-        rank_sum += all[i..j].iter().filter(|x| x.1).count() as f64 * mid;
-        i = j;
-    }
-    let (p, n) = (pos.len() as f64, neg.len() as f64);
-    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
-}
-
-fn tar_at_far(pos: &[f64], neg: &[f64], far: f64) -> f64 {
-    let mut n = neg.to_vec();
-    n.sort_by(|a, b| b.total_cmp(a));
-    let k = ((far * n.len() as f64).floor() as usize).min(n.len().saturating_sub(1));
-    let t = n[k];
-    pos.iter().filter(|&&s| s > t).count() as f64 / pos.len() as f64
-}
-
-fn best_balanced(pos: &[f64], neg: &[f64]) -> f64 {
-    let mut ts: Vec<f64> = pos.iter().chain(neg).copied().collect();
-    ts.sort_by(|a, b| a.total_cmp(b));
-    ts.iter()
-        .map(|&t| {
-            let tpr = pos.iter().filter(|&&s| s >= t).count() as f64 / pos.len() as f64;
-            let tnr = neg.iter().filter(|&&s| s < t).count() as f64 / neg.len() as f64;
-            (tpr + tnr) / 2.0
-        })
-        .fold(0.0, f64::max)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pairs_path = std::env::args().nth(1).ok_or("usage: single_pass PAIRS.tsv [MANIFEST.tsv]")?;
     let engine = FaceEngine::embedded()?;
@@ -123,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pos.len(),
             neg.len(),
             auc(pos, neg),
-            100.0 * best_balanced(pos, neg),
+            100.0 * best_threshold(pos, neg).1,
             100.0 * tar_at_far(pos, neg, 1e-2),
             100.0 * tar_at_far(pos, neg, 1e-3)
         );

@@ -152,7 +152,7 @@ impl VideoFaceSearch {
         one_pass: &[f32],
     ) -> Result<bool> {
         let one_pass = unit(one_pass)?;
-        if self.best.contains_key(&index) || !self.stream.tracker().tracks().iter().any(|t| t.index == index) {
+        if self.best.contains_key(&index) || !self.stream.is_live(index) {
             return Ok(false);
         }
         let found = self.find(collections, &one_pass)?;

@@ -201,7 +201,9 @@ impl FaceStream {
     /// else's face (a cut, two people swapping places) ends the track and starts a new one in
     /// its place. None when the track has ended since.
     pub fn resolve(&mut self, engine: &FaceEngine, index: u32, embedding: &[f32]) -> Option<Resolved> {
-        self.tracker.tracks().iter().find(|t| t.index == index)?;
+        if !self.is_live(index) {
+            return None;
+        }
         let other =
             self.references.get(&index).is_some_and(|r| engine.similarity(r, embedding) < SAME_FACE_MIN_SIMILARITY);
         let mut resolved = Resolved { index, split_from: None };
@@ -217,6 +219,11 @@ impl FaceStream {
         }
         self.references.insert(resolved.index, embedding.to_vec());
         Some(resolved)
+    }
+
+    /// Whether track `index` is still followed (it has not ended or been split).
+    pub fn is_live(&self, index: u32) -> bool {
+        self.tracker.tracks().iter().any(|t| t.index == index)
     }
 
     /// What a track's embedding matched (identity, similarity 0-100).
