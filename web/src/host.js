@@ -7,7 +7,7 @@ import { engineImage } from './images.js';
 import { LikenessError } from './errors.js';
 import { Sync } from './sync.js';
 import { WorkerClient } from './worker-client.js';
-import { median } from './stats.js';
+import { keepRecent, median } from './stats.js';
 import { preparedEmbedder } from './model-cache.js';
 
 export const MODEL_FILES = {
@@ -416,15 +416,13 @@ export class Host {
             const mirrored = worker.pass(r.chip, true);
             const named = r.first
               ? plain.then((one) => {
-                  s.embedMs.push(performance.now() - sent);
-                  if (s.embedMs.length > 50) s.embedMs.shift();
+                  keepRecent(s.embedMs, performance.now() - sent, 50);
                   return this.#withLock(() => e.faceSearchProvisional(s.wasm, r.index, one));
                 })
               : null;
             const p = Promise.all([plain, mirrored, named])
               .then(([one, other]) => {
-                s.fullMs.push(performance.now() - sent);
-                if (s.fullMs.length > 50) s.fullMs.shift();
+                keepRecent(s.fullMs, performance.now() - sent, 50);
                 const sum = one.map((x, i) => x + other[i]);
                 return this.#withLock(() => e.faceSearchResolve(s.wasm, r.index, rest.timestamp, sum));
               })

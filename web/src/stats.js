@@ -4,3 +4,9 @@ export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 };
+
+/** Append `value` to `list`, dropping the oldest so that at most `limit` stay (a recent window for `median`). */
+export const keepRecent = (list, value, limit) => {
+  list.push(value);
+  if (list.length > limit) list.shift();
+};

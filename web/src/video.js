@@ -7,7 +7,7 @@
 //   sampled at a fixed rate, every person found with timestamps, as GetFaceSearch answers.
 
 import { LikenessError } from './errors.js';
-import { median } from './stats.js';
+import { keepRecent, median } from './stats.js';
 import { probeVideo, demuxVideo } from './container.js';
 
 /** Frames handed to the engine and not yet answered, at most. */
@@ -175,10 +175,7 @@ export class FaceSearchStream {
     result.stats.latencyMs = now - captured;
     this.#processed.push(now);
     while (this.#processed.length && this.#processed[0] < now - 2000) this.#processed.shift();
-    for (const [key, list] of Object.entries(this.#stages)) {
-      list.push(result.stats[key]);
-      if (list.length > 300) list.shift();
-    }
+    for (const [key, list] of Object.entries(this.#stages)) keepRecent(list, result.stats[key], 300);
     this.#onFrame(result);
   }
 
