@@ -10,6 +10,7 @@
 
 use crate::decode::RgbImage;
 use crate::error::{model_error, VisionError};
+use crate::kernels;
 use crate::landmarks::Landmarks;
 use crate::warp::{warp_rgb, Affine};
 use std::sync::Arc;
@@ -132,14 +133,27 @@ pub(crate) fn read_onnx(bytes: &[u8], name: &str) -> Result<InferenceModel, Visi
 fn optimize(model: InferenceModel, shape: &[usize], name: &str) -> Result<Arc<TypedRunnableModel>, VisionError> {
     let model = model
         .with_input_fact(0, f32::fact(shape).into())
-        .map_err(|e| model_error(name, e))?
-        .into_optimized()
+        .and_then(|m| m.into_typed())
+        .and_then(|m| m.into_decluttered())
         .map_err(|e| model_error(name, e))?;
-    model.into_runnable().map_err(|e| model_error(name, e))
+    runnable(model, name)
 }
 
-/// A typed model (ONNX already analysed, or read from tract's own form) optimised and made runnable.
+/// A typed model (ONNX already analysed, or read from tract's own form) optimised and made
+/// runnable, with [`kernels`]' faster ops swapped in where this build uses them.
 pub(crate) fn runnable(model: TypedModel, name: &str) -> Result<Arc<TypedRunnableModel>, VisionError> {
+    runnable_with(model, kernels::IN_THIS_BUILD, name)
+}
+
+/// [`runnable`], choosing whether [`kernels::rewrite`] runs.
+pub(crate) fn runnable_with(
+    mut model: TypedModel,
+    rewrite: bool,
+    name: &str,
+) -> Result<Arc<TypedRunnableModel>, VisionError> {
+    if rewrite {
+        kernels::rewrite(&mut model).map_err(|e| model_error(name, e))?;
+    }
     model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| model_error(name, e))
 }
 

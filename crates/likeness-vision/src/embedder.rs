@@ -6,8 +6,9 @@
 
 use crate::align::{align, AlignmentTemplate, DLIB_TEMPLATE_150};
 use crate::decode::RgbImage;
-use crate::detector::{load_plan, read_onnx, runnable, Detection};
+use crate::detector::{read_onnx, runnable, runnable_with, Detection};
 use crate::error::{model_error, VisionError};
+use crate::kernels;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::WithOnnx;
@@ -27,6 +28,16 @@ fn nnef() -> tract_nnef::framework::Nnef {
 pub const EMBEDDER_TEMPLATE: AlignmentTemplate =
     AlignmentTemplate { size: 150, landmarks: DLIB_TEMPLATE_150, zoom: 1.0, shift_y: 0.0 };
 
+/// The ONNX embedder typed and decluttered, its input fixed at 1 x 150 x 150 x 3.
+fn typed(onnx: &[u8]) -> Result<TypedModel, VisionError> {
+    let t = EMBEDDER_TEMPLATE;
+    read_onnx(onnx, "embedder")?
+        .with_input_fact(0, f32::fact([1, t.size, t.size, 3]).into())
+        .and_then(|m| m.into_typed())
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| model_error("embedder", e))
+}
+
 pub struct Embedder {
     plan: Arc<TypedRunnableModel>,
     template: AlignmentTemplate,
@@ -35,20 +46,21 @@ pub struct Embedder {
 
 impl Embedder {
     pub fn load(onnx: &[u8]) -> Result<Self, VisionError> {
-        let t = EMBEDDER_TEMPLATE;
-        Self::checked(load_plan(onnx, &[1, t.size, t.size, 3], "embedder")?)
+        Self::load_with_kernels(onnx, kernels::IN_THIS_BUILD)
+    }
+
+    /// [`Embedder::load`], choosing whether the graph runs with [`crate::kernels`]' ops
+    /// (Winograd convolutions among them) or tract's alone; `load` picks what is faster on
+    /// this target. For tests and benchmarks that compare the two.
+    pub fn load_with_kernels(onnx: &[u8], rewrite: bool) -> Result<Self, VisionError> {
+        Self::checked(runnable_with(typed(onnx)?, rewrite, "embedder")?)
     }
 
     /// Load from ONNX, and also return the model in tract's own form (an NNEF tar of the
     /// decluttered graph) for [`Embedder::load_prepared`]: most of the ONNX load is type
     /// analysis and decluttering (about 0.6 s of 0.65 s natively), which that form skips.
     pub fn load_and_prepare(onnx: &[u8]) -> Result<(Self, Vec<u8>), VisionError> {
-        let t = EMBEDDER_TEMPLATE;
-        let model = read_onnx(onnx, "embedder")?
-            .with_input_fact(0, f32::fact([1, t.size, t.size, 3]).into())
-            .and_then(|m| m.into_typed())
-            .and_then(|m| m.into_decluttered())
-            .map_err(|e| model_error("embedder", e))?;
+        let model = typed(onnx)?;
         let mut prepared = Vec::new();
         // Deterministic: no clock in the tar headers (none on wasm32), the same bytes each time.
         nnef()

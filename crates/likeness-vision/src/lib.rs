@@ -37,6 +37,8 @@ pub mod embedder;
 pub mod engine;
 pub mod error;
 #[cfg(feature = "engine")]
+pub mod kernels;
+#[cfg(feature = "engine")]
 pub mod landmarks;
 pub mod quality;
 pub mod tracker;

@@ -360,3 +360,28 @@ fn a_prepared_embedder_loads_faster_and_gives_the_same_vectors() {
         FaceEngine::load_with_prepared(ModelBytes::embedded(), Some(b"not a tar")).expect("falls back to ONNX");
     assert!(offered.is_some());
 }
+
+#[test]
+fn the_embedder_with_the_crates_kernels_gives_the_vectors_tract_gives() {
+    let Some(root) = data() else { return };
+    let onnx = ModelBytes::embedded().embedder;
+    let direct = likeness_vision::embedder::Embedder::load_with_kernels(onnx, false).expect("loads");
+    let rewritten = likeness_vision::embedder::Embedder::load_with_kernels(onnx, true).expect("loads");
+    let mut faces = 0;
+    for photo in ["identities/obama/obama.jpg", "identities/penny/penny1.png", "groups/bbt1.jpg"] {
+        let bytes = std::fs::read(root.join(photo)).unwrap();
+        let img = decode(ImageInput::Encoded(&bytes)).unwrap().image;
+        for face in engine().locate(&img).unwrap() {
+            let chip = direct.chip(&img, &face.detection);
+            for mirrored in [false, true] {
+                let (a, b) = (direct.pass(&chip, mirrored).unwrap(), rewritten.pass(&chip, mirrored).unwrap());
+                let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+                let scale = a.iter().map(|x| x.abs()).fold(0f32, f32::max);
+                assert!(worst <= 1e-4 * scale, "{photo}: max |difference| {worst} of values up to {scale}");
+                assert!(cosine(&a, &b) > 0.999_999, "{photo}: cosine {}", cosine(&a, &b));
+            }
+            faces += 1;
+        }
+    }
+    assert!(faces >= 5, "{faces} faces compared");
+}

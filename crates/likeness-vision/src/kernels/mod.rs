@@ -1,0 +1,120 @@
+//! Faster forms of a few tract ops, swapped into the models' graphs in the browser.
+//!
+//! In wasm32 there is one thread and 128-bit SIMD without fused multiply-add, and a few of
+//! tract's ops run far below what that allows on these three networks. Profiled per op in V8
+//! (the embedder ~36 ms a pass, BlazeFace ~10 ms a frame), the time went to the 3x3
+//! convolutions (~30 ms of the embedder), max pooling (1.1-1.8 ms for a few tens of thousands
+//! of outputs) and constant padding of channels (~1.7 ms of BlazeFace). [`rewrite`] replaces
+//! those nodes of a typed model, before tract optimises it, with:
+//!
+//! - [`winograd::WinogradConv`]: 3x3 stride-1 convolutions in Winograd F(2x2, 3x3) form;
+//! - [`pool::MaxPool2d`]: NCHW max pooling without padding;
+//! - [`pad::ConstantPad`]: constant padding of an f32 tensor.
+//!
+//! Max pooling and padding give the same bits as tract; the Winograd form differs by rounding
+//! (tests hold each to tract or to a direct reference). Natively tract's AVX2/FMA kernels are
+//! the faster choice for convolutions, so the models are rewritten on wasm32 only
+//! ([`IN_THIS_BUILD`]); native tests and benchmarks call [`rewrite`] to compare.
+
+pub mod pad;
+pub mod pool;
+pub mod winograd;
+
+use tract_onnx::prelude::*;
+
+/// Whether the models are rewritten in this build: on wasm32, where it measured faster.
+pub const IN_THIS_BUILD: bool = cfg!(target_arch = "wasm32");
+
+/// How many nodes of each kind [`rewrite`] replaced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rewritten {
+    pub winograd: usize,
+    pub max_pool: usize,
+    pub pad: usize,
+}
+
+/// Replace every node of `model` that one of this module's ops computes. Run on a typed model
+/// before it is optimised; nodes these ops do not cover are left to tract.
+pub fn rewrite(model: &mut TypedModel) -> TractResult<Rewritten> {
+    let mut done = Rewritten::default();
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let op: Box<dyn TypedOp> = if let Some(op) = winograd::replacement(model, node)? {
+            done.winograd += 1;
+            Box::new(op)
+        } else if let Some(op) = pool::replacement(model, node)? {
+            done.max_pool += 1;
+            Box::new(op)
+        } else if let Some(op) = pad::replacement(model, node)? {
+            done.pad += 1;
+            Box::new(op)
+        } else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::default();
+        let input = patch.tap_model(model, node.inputs[0])?;
+        let wire = patch.wire_node(&node.name, op, &[input])?;
+        patch.shunt_outside(model, id.into(), wire[0])?;
+        patch.apply(model)?;
+    }
+    Ok(done)
+}
+
+/// The input of a one-input op as a contiguous f32 slice.
+fn f32_input(input: &TValue) -> TractResult<&[f32]> {
+    input.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// A zeroed f32 tensor of `shape`, filled in place by `fill`: one allocation, no copy.
+fn f32_output(shape: &[usize], fill: impl FnOnce(&mut [f32])) -> TractResult<TVec<TValue>> {
+    let mut tensor = Tensor::zero::<f32>(shape)?;
+    fill(tensor.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+    Ok(tvec!(tensor.into_tvalue()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each model the engine ships, run with and without the rewrite on the same input: the
+    /// detectors' outputs are identical, the embedder's equal up to the Winograd form's
+    /// rounding; and the rewrite reaches the nodes it was written for.
+    #[test]
+    fn every_shipped_model_gives_tracts_outputs_after_the_rewrite() {
+        let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let cases = [
+            ("blazeface-short.onnx", vec![1, 128, 128, 3], Rewritten { winograd: 0, max_pool: 3, pad: 11 }),
+            ("blazeface-full.onnx", vec![1, 3, 192, 192], Rewritten { winograd: 0, max_pool: 0, pad: 0 }),
+            ("mtcnn-onet.onnx", vec![1, 3, 48, 48], Rewritten { winograd: 0, max_pool: 2, pad: 0 }),
+            ("faceapi-resnet.onnx", vec![1, 150, 150, 3], Rewritten { winograd: 23, max_pool: 1, pad: 5 }),
+        ];
+        for (file, shape, expected) in cases {
+            let onnx = std::fs::read(models.join(file)).expect("the model is committed");
+            let typed = tract_onnx::onnx()
+                .model_for_read(&mut std::io::Cursor::new(&onnx))
+                .and_then(|m| m.with_input_fact(0, f32::fact(&shape).into()))
+                .and_then(|m| m.into_typed())
+                .and_then(|m| m.into_decluttered())
+                .expect("loads");
+            let mut rewritten = typed.clone();
+            assert_eq!(rewrite(&mut rewritten).unwrap(), expected, "{file}");
+            let input: Vec<f32> = (0..shape.iter().product::<usize>()).map(|i| ((i * 7919) % 256) as f32).collect();
+            let run = |model: TypedModel| {
+                let plan = model.into_optimized().and_then(|m| m.into_runnable()).expect("optimises");
+                let out = plan.run(tvec!(Tensor::from_shape(&shape, &input).unwrap().into())).expect("runs");
+                out.iter().map(|t| f32_input(t).unwrap().to_vec()).collect::<Vec<_>>()
+            };
+            let (a, b) = (run(typed), run(rewritten));
+            assert_eq!(a.len(), b.len(), "{file}: outputs");
+            for (x, y) in a.iter().zip(&b) {
+                if expected.winograd == 0 {
+                    assert_eq!(x, y, "{file}: same ops on the same data, same bits");
+                } else {
+                    let scale = x.iter().map(|v| v.abs()).fold(0f32, f32::max);
+                    let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+                    assert!(worst <= 1e-4 * scale, "{file}: max |difference| {worst} of values up to {scale}");
+                }
+            }
+        }
+    }
+}
