@@ -13,21 +13,14 @@
 //! runs these layers at about 10-15 GFLOP/s, and this form does the same layers in 2-3x less
 //! time.
 //!
-//! The matrix products use a 4x8 register tile written as plain arrays, which LLVM turns into
-//! `f32x4` code on wasm32 (`simd128`) and SSE natively: one portable source, no `unsafe`.
+//! The matrix products are [`super::gemm`]'s.
 
+use super::gemm::{multiply, pack, NARROW, ROWS};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
-
-/// Output channels per register tile.
-const ROWS: usize = 4;
-/// Input blocks (tiles) per register tile; a last, narrower column of [`NARROW`] takes the
-/// remainder, so a 4x4 feature map (4 blocks) wastes nothing.
-const COLS: usize = 8;
-const NARROW: usize = 4;
 
 /// One 3x3, stride-1, padding-1 convolution in Winograd form: the transformed kernel, packed
 /// for the matrix products, and the bias.
@@ -52,8 +45,8 @@ impl Winograd3x3 {
         {
             return None;
         }
-        let groups = output_channels / ROWS;
-        let mut packed = vec![0f32; 16 * output_channels * input_channels];
+        // G g Gᵀ for every channel pair, as 16 matrices of output x input channels.
+        let mut transformed = vec![0f32; 16 * output_channels * input_channels];
         for co in 0..output_channels {
             for ci in 0..input_channels {
                 let g = &kernel[(co * input_channels + ci) * 9..][..9];
@@ -69,12 +62,14 @@ impl Winograd3x3 {
                 for (i, [a, b, c]) in gg.into_iter().enumerate() {
                     let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
                     for (j, value) in row.into_iter().enumerate() {
-                        let xi = i * 4 + j;
-                        packed[((xi * groups + co / ROWS) * input_channels + ci) * ROWS + co % ROWS] = value;
+                        transformed[((i * 4 + j) * output_channels + co) * input_channels + ci] = value;
                     }
                 }
             }
         }
+        let size = output_channels * input_channels;
+        let packed: Vec<f32> =
+            transformed.chunks_exact(size).flat_map(|u| pack(u, output_channels, input_channels)).collect();
         Some(Winograd3x3 { input_channels, output_channels, kernel: Arc::new(packed), bias: Arc::new(bias.to_vec()) })
     }
 
@@ -192,38 +187,6 @@ fn block(plane: &[f32], height: usize, width: usize, y0: isize, x0: isize) -> [[
         }
     }
     d
-}
-
-/// `m = u v` for one transform position: `u` packed `[cout / ROWS][cin][ROWS]`, `v` and `m`
-/// row-major with `stride` columns (a multiple of [`NARROW`]).
-fn multiply(u: &[f32], v: &[f32], m: &mut [f32], cin: usize, stride: usize) {
-    let wide = stride / COLS * COLS;
-    for (group, packed) in u.chunks_exact(cin * ROWS).enumerate() {
-        let rows = &mut m[group * ROWS * stride..][..ROWS * stride];
-        for t in (0..wide).step_by(COLS) {
-            tile::<COLS>(packed, v, rows, cin, stride, t);
-        }
-        for t in (wide..stride).step_by(NARROW) {
-            tile::<NARROW>(packed, v, rows, cin, stride, t);
-        }
-    }
-}
-
-/// One `ROWS` x `W` register tile of the product, accumulated over every input channel.
-#[inline(always)]
-fn tile<const W: usize>(packed: &[f32], v: &[f32], rows: &mut [f32], cin: usize, stride: usize, t: usize) {
-    let mut acc = [[0f32; W]; ROWS];
-    for (ci, a) in packed.chunks_exact(ROWS).enumerate().take(cin) {
-        let b: &[f32; W] = v[ci * stride + t..][..W].try_into().expect("W columns");
-        for r in 0..ROWS {
-            for j in 0..W {
-                acc[r][j] += a[r] * b[j];
-            }
-        }
-    }
-    for (r, values) in acc.iter().enumerate() {
-        rows[r * stride + t..][..W].copy_from_slice(values);
-    }
 }
 
 /// The tract op that runs a [`Winograd3x3`] over an NCHW f32 tensor.

@@ -1,0 +1,98 @@
+//! The matrix product under [`super::winograd`] and [`super::im2col`]: `m = u v`, with `u`
+//! packed once at load and `v` row-major.
+//!
+//! A 4x8 register tile (4 output rows, 8 columns) accumulated over the whole inner dimension,
+//! written as plain arrays, which LLVM turns into `f32x4` code on wasm32 (`simd128`) and SSE
+//! natively: one portable source, no `unsafe`. In V8 it runs at about 20 GFLOP/s on this
+//! machine, against 10-15 for tract's convolutions in the same layers.
+
+/// Rows of `u` (output channels) per register tile.
+pub const ROWS: usize = 4;
+/// Columns per register tile; a last, narrower tile of [`NARROW`] takes the remainder.
+pub const COLS: usize = 8;
+pub const NARROW: usize = 4;
+
+/// `rows` x `depth` row-major weights packed as `[rows / ROWS][depth][ROWS]`, the rows padded
+/// with zeros to a multiple of [`ROWS`].
+pub fn pack(weights: &[f32], rows: usize, depth: usize) -> Vec<f32> {
+    let groups = rows.div_ceil(ROWS);
+    let mut packed = vec![0f32; groups * depth * ROWS];
+    for r in 0..rows {
+        for k in 0..depth {
+            packed[((r / ROWS) * depth + k) * ROWS + r % ROWS] = weights[r * depth + k];
+        }
+    }
+    packed
+}
+
+/// `m = u v`: `u` from [`pack`] (`depth` deep), `v` `depth` x `stride` and `m` (rows padded to
+/// a multiple of [`ROWS`]) x `stride`, both row-major; `stride` a multiple of [`NARROW`].
+pub fn multiply(u: &[f32], v: &[f32], m: &mut [f32], depth: usize, stride: usize) {
+    let wide = stride / COLS * COLS;
+    let groups = u.len() / (depth * ROWS);
+    // Column tiles outside, row groups inside: a tile's columns of `v` (depth x 8) stay in L1
+    // while every group of rows reads them. The other order streams all of `v` once per group,
+    // which for the embedder's stem (147 x 5184) is 3 MB eight times over.
+    for t in (0..wide).step_by(COLS) {
+        for group in 0..groups {
+            tile::<COLS>(
+                &u[group * depth * ROWS..][..depth * ROWS],
+                v,
+                &mut m[group * ROWS * stride..],
+                depth,
+                stride,
+                t,
+            );
+        }
+    }
+    for t in (wide..stride).step_by(NARROW) {
+        for group in 0..groups {
+            tile::<NARROW>(
+                &u[group * depth * ROWS..][..depth * ROWS],
+                v,
+                &mut m[group * ROWS * stride..],
+                depth,
+                stride,
+                t,
+            );
+        }
+    }
+}
+
+/// One `ROWS` x `W` register tile of the product, accumulated over the whole depth.
+#[inline(always)]
+fn tile<const W: usize>(packed: &[f32], v: &[f32], rows: &mut [f32], depth: usize, stride: usize, t: usize) {
+    let mut acc = [[0f32; W]; ROWS];
+    for (k, a) in packed.chunks_exact(ROWS).enumerate().take(depth) {
+        let b: &[f32; W] = v[k * stride + t..][..W].try_into().expect("W columns");
+        for r in 0..ROWS {
+            for j in 0..W {
+                acc[r][j] += a[r] * b[j];
+            }
+        }
+    }
+    for (r, values) in acc.iter().enumerate() {
+        rows[r * stride + t..][..W].copy_from_slice(values);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiplies_like_the_textbook_product_with_ragged_rows_and_columns() {
+        for (rows, depth, cols) in [(1usize, 1usize, 4usize), (4, 3, 8), (6, 5, 12), (13, 7, 20), (32, 24, 36)] {
+            let a: Vec<f32> = (0..rows * depth).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+            let b: Vec<f32> = (0..depth * cols).map(|i| ((i * 53) % 13) as f32 - 6.0).collect();
+            let mut m = vec![f32::NAN; rows.div_ceil(ROWS) * ROWS * cols];
+            multiply(&pack(&a, rows, depth), &b, &mut m, depth, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    let want: f32 = (0..depth).map(|k| a[r * depth + k] * b[k * cols + c]).sum();
+                    assert_eq!(m[r * cols + c], want, "{rows}x{depth}x{cols} at ({r}, {c})");
+                }
+            }
+        }
+    }
+}
