@@ -63,8 +63,8 @@ pub fn multiply(u: &[f32], v: &[f32], m: &mut [f32], depth: usize, stride: usize
 #[inline(always)]
 fn tile<const W: usize>(packed: &[f32], v: &[f32], rows: &mut [f32], depth: usize, stride: usize, t: usize) {
     let mut acc = [[0f32; W]; ROWS];
-    for (k, a) in packed.chunks_exact(ROWS).enumerate().take(depth) {
-        let b: &[f32; W] = v[k * stride + t..][..W].try_into().expect("W columns");
+    for (a, row) in packed.chunks_exact(ROWS).zip(v.chunks_exact(stride)).take(depth) {
+        let b: &[f32; W] = row[t..t + W].try_into().expect("W columns");
         for r in 0..ROWS {
             for j in 0..W {
                 acc[r][j] += a[r] * b[j];
