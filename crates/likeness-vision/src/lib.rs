@@ -14,6 +14,10 @@
 //! 6. [`calibration`]: cosine to a 0-100 similarity whose thresholds have a stated false
 //!    accept rate.
 //!
+//! In wasm32, [`kernels`] swaps faster forms of a few of tract's ops (Winograd and im2col
+//! convolutions, max pooling, padding) into each model's graph before tract optimises it:
+//! one embedder pass takes ~16-19 ms in V8 instead of ~35.
+//!
 //! [`FaceEngine`] holds the optimised models (load once, run many times) and answers
 //! DetectFaces and CompareFaces with Rekognition-shaped [`types`]. [`tracker`] follows faces
 //! across video frames (stable `Person.Index`, embed each face once, best evidence per track).

@@ -1,6 +1,7 @@
 //! Convolutions as one matrix product over gathered input patches (im2col), for those the
 //! Winograd form does not take: the embedder's 7x7 stride-2 stem and stride-2 3x3s,
-//! BlazeFace's 5x5 stem and 1x1 projections, ONet's 3x3s.
+//! BlazeFace's 5x5 stem, ONet's 3x3s; and BlazeFace's 1x1 projections, which tract's graph
+//! holds as channel-mixing products (`EinSum` `NIHW,OI->NOHW`), not convolutions.
 //!
 //! The kernel is packed once at load; per run, each output position's receptive field is
 //! gathered into a column (a 1x1 stride-1 convolution reads its input as it is), and
@@ -11,7 +12,9 @@ use super::{f32_input, f32_output};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// Geometry of one 2-d convolution, as run by [`Im2colConv`].
@@ -260,6 +263,129 @@ pub(super) fn replacement(model: &TypedModel, node: &TypedNode) -> TractResult<O
         }
     }
     Ok(op)
+}
+
+/// A 1x1 convolution as tract's graph holds it: a channel-mixing product of a map with a
+/// constant output x input matrix, `EinSum` `NIHW,OI->NOHW` (BlazeFace's projections; the
+/// full-range model's graph drops the unit batch axis on either side: `IHW`, `OHW`). Runs
+/// an [`Im2colConv`] (which reads the map as it is) and gives tract's output shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelMix {
+    pub conv: Im2colConv,
+    pub output_shape: Vec<usize>,
+}
+
+impl Op for ChannelMix {
+    fn name(&self) -> StaticName {
+        "ChannelMix".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for ChannelMix {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let (h, w) = spatial(input.shape());
+        let (cin, cout) = (self.conv.input_channels, self.conv.output_channels);
+        if input.len() != cin * h * w || self.output_shape.iter().product::<usize>() != cout * h * w {
+            bail!("ChannelMix: input shape {:?} for {cin} -> {cout} channels", input.shape());
+        }
+        let data = f32_input(&input)?;
+        f32_output(&self.output_shape, |out| self.conv.run(data, h, w, out))
+    }
+}
+
+impl TypedOp for ChannelMix {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(&self.output_shape)))
+    }
+
+    as_op!();
+}
+
+/// The last two axes of a shape (height, width), 1 where the rank is smaller.
+fn spatial(shape: &[usize]) -> (usize, usize) {
+    match shape {
+        [.., h, w] => (*h, *w),
+        [w] => (1, *w),
+        [] => (1, 1),
+    }
+}
+
+/// A [`ChannelMix`] for `node` if it is an f32 channel-mixing product (see there) on concrete
+/// shapes, and the node whose output it replaces: the product's own, or that of the
+/// per-channel constant `Add` that is its only reader (the bias, folded in: as a separate op
+/// tract adds it at a tenth of the speed it multiplies).
+pub(super) fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Option<(ChannelMix, usize)>> {
+    let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
+    if einsum.q_params.is_some() || einsum.operating_dt != f32::datum_type() || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let input = model.outlet_fact(node.inputs[0])?;
+    let output = &node.outputs[0].fact;
+    let (Some(in_shape), Some(out_shape)) = (input.shape.as_concrete(), output.shape.as_concrete()) else {
+        return Ok(None);
+    };
+    let Some(weights) = model.outlet_fact(node.inputs[1])?.konst.clone() else { return Ok(None) };
+    let (inputs, outputs) = einsum.axes.to_strs();
+    let [map, matrix, out] = [inputs[0].as_bytes(), inputs[1].as_bytes(), outputs[0].as_bytes()];
+    // map: [N] I H W; matrix: O I; out: [N] O H W; N (either side) of size 1.
+    let unit_lead = |labels: &[u8], shape: &[usize]| labels.len() == 3 || (labels.len() == 4 && shape[0] == 1);
+    let channel_mix = matches!(map.len(), 3 | 4)
+        && matches!(out.len(), 3 | 4)
+        && matrix.len() == 2
+        && unit_lead(map, in_shape)
+        && unit_lead(out, out_shape)
+        && matrix[1] == map[map.len() - 3]
+        && out[out.len() - 3..] == [matrix[0], map[map.len() - 2], map[map.len() - 1]]
+        && !map.contains(&matrix[0]);
+    if !channel_mix
+        || input.datum_type != f32::datum_type()
+        || weights.datum_type() != f32::datum_type()
+        || weights.rank() != 2
+        || weights.shape()[1] != in_shape[in_shape.len() - 3]
+    {
+        return Ok(None);
+    }
+    let (cout, cin) = (weights.shape()[0], weights.shape()[1]);
+    let (bias, replaced) = match channel_bias(model, node, out_shape, cout)? {
+        Some((bias, add)) => (bias, add),
+        None => (vec![0.0; cout], node.id),
+    };
+    let geometry = Geometry { kernel: [1, 1], stride: [1, 1], pad_before: [0, 0], pad_after: [0, 0] };
+    let Some(conv) = Im2colConv::new(f32_input(&weights.into_tvalue())?, &bias, cout, cin, geometry) else {
+        return Ok(None);
+    };
+    Ok(Some((ChannelMix { conv, output_shape: out_shape.to_vec() }, replaced)))
+}
+
+/// The per-channel bias `node`'s output (of `shape`, channels third from last) takes next, if
+/// its only reader adds a constant shaped like it with every other axis 1: the values and the
+/// `Add` node.
+fn channel_bias(
+    model: &TypedModel,
+    node: &TypedNode,
+    shape: &[usize],
+    channels: usize,
+) -> TractResult<Option<(Vec<f32>, usize)>> {
+    let readers = model.outlet_successors(OutletId::new(node.id, 0));
+    let [reader] = readers else { return Ok(None) };
+    let add = model.node(reader.node);
+    let is_add = add.op_as::<TypedBinOp>().is_some_and(|op| op.0.name() == "Add");
+    if !is_add || add.inputs.len() != 2 || model.output_outlets()?.contains(&OutletId::new(node.id, 0)) {
+        return Ok(None);
+    }
+    let Some(bias) = model.outlet_fact(add.inputs[1 - reader.slot])?.konst.clone() else { return Ok(None) };
+    let mut per_channel = vec![1; shape.len()];
+    per_channel[shape.len() - 3] = channels;
+    let same_shape = add.outputs[0].fact.shape.as_concrete() == Some(shape);
+    if bias.datum_type() != f32::datum_type() || bias.shape() != per_channel || !same_shape {
+        return Ok(None);
+    }
+    Ok(Some((f32_input(&bias.into_tvalue())?.to_vec(), add.id)))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! those nodes of a typed model, before tract optimises it, with:
 //!
 //! - [`winograd::WinogradConv`]: 3x3 stride-1 convolutions in Winograd F(2x2, 3x3) form;
-//! - [`im2col::Im2colConv`]: the other convolutions, as one product over gathered patches;
+//! - [`im2col::Im2colConv`]: the other convolutions, as one product over gathered patches,
+//!   and [`im2col::ChannelMix`], the 1x1 ones that tract's graph holds as matrix products;
 //! - [`pool::MaxPool2d`]: NCHW max pooling without padding;
 //! - [`pad::ConstantPad`]: constant padding of an f32 tensor.
 //!
@@ -35,6 +36,8 @@ pub const IN_THIS_BUILD: bool = cfg!(target_arch = "wasm32");
 pub struct Rewritten {
     pub winograd: usize,
     pub im2col: usize,
+    /// Channel-mixing products (1x1 convolutions in tract's graph): [`im2col::ChannelMix`].
+    pub pointwise: usize,
     pub max_pool: usize,
     pub pad: usize,
 }
@@ -45,25 +48,29 @@ pub fn rewrite(model: &mut TypedModel) -> TractResult<Rewritten> {
     let mut done = Rewritten::default();
     for id in model.eval_order()? {
         let node = model.node(id);
-        let op: Box<dyn TypedOp> = if let Some(op) = winograd::replacement(model, node)? {
+        // The op, and the node whose output it stands for (a folded bias's, or this one's).
+        let (op, replaced): (Box<dyn TypedOp>, usize) = if let Some(op) = winograd::replacement(model, node)? {
             done.winograd += 1;
-            Box::new(op)
+            (Box::new(op), id)
         } else if let Some(op) = im2col::replacement(model, node)? {
             done.im2col += 1;
-            Box::new(op)
+            (Box::new(op), id)
+        } else if let Some((op, replaced)) = im2col::pointwise(model, node)? {
+            done.pointwise += 1;
+            (Box::new(op), replaced)
         } else if let Some(op) = pool::replacement(model, node)? {
             done.max_pool += 1;
-            Box::new(op)
+            (Box::new(op), id)
         } else if let Some(op) = pad::replacement(model, node)? {
             done.pad += 1;
-            Box::new(op)
+            (Box::new(op), id)
         } else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
         let input = patch.tap_model(model, node.inputs[0])?;
         let wire = patch.wire_node(&node.name, op, &[input])?;
-        patch.shunt_outside(model, id.into(), wire[0])?;
+        patch.shunt_outside(model, replaced.into(), wire[0])?;
         patch.apply(model)?;
     }
     Ok(done)
@@ -87,16 +94,31 @@ mod tests {
 
     /// Each model the engine ships, run with and without the rewrite on the same input: the
     /// outputs equal up to rounding (the convolutions sum in another order), and the rewrite
-    /// reaches every node it was written for (BlazeFace's 1x1 projections are matrix products
-    /// in tract's graph, not convolutions, and stay tract's; so does ONet's padded pool).
+    /// reaches every node it was written for (ONet's padded pool stays tract's).
     #[test]
     fn every_shipped_model_gives_tracts_outputs_after_the_rewrite() {
         let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
         let cases = [
-            ("blazeface-short.onnx", vec![1, 128, 128, 3], Rewritten { winograd: 0, im2col: 1, max_pool: 3, pad: 11 }),
-            ("blazeface-full.onnx", vec![1, 3, 192, 192], Rewritten { winograd: 0, im2col: 1, max_pool: 0, pad: 0 }),
-            ("mtcnn-onet.onnx", vec![1, 3, 48, 48], Rewritten { winograd: 0, im2col: 4, max_pool: 2, pad: 0 }),
-            ("faceapi-resnet.onnx", vec![1, 150, 150, 3], Rewritten { winograd: 23, im2col: 6, max_pool: 1, pad: 5 }),
+            (
+                "blazeface-short.onnx",
+                vec![1, 128, 128, 3],
+                Rewritten { winograd: 0, im2col: 1, pointwise: 16, max_pool: 3, pad: 11 },
+            ),
+            (
+                "blazeface-full.onnx",
+                vec![1, 3, 192, 192],
+                Rewritten { winograd: 0, im2col: 1, pointwise: 47, max_pool: 0, pad: 0 },
+            ),
+            (
+                "mtcnn-onet.onnx",
+                vec![1, 3, 48, 48],
+                Rewritten { winograd: 0, im2col: 4, pointwise: 0, max_pool: 2, pad: 0 },
+            ),
+            (
+                "faceapi-resnet.onnx",
+                vec![1, 150, 150, 3],
+                Rewritten { winograd: 23, im2col: 6, pointwise: 0, max_pool: 1, pad: 5 },
+            ),
         ];
         for (file, shape, expected) in cases {
             let onnx = std::fs::read(models.join(file)).expect("the model is committed");
