@@ -8,7 +8,7 @@
 
 /// Rows of `u` (output channels) per register tile.
 pub const ROWS: usize = 4;
-/// Columns per register tile; a last, narrower tile of [`NARROW`] takes the remainder.
+/// Columns per register tile; narrower tiles of [`NARROW`], then single columns, take the rest.
 pub const COLS: usize = 8;
 pub const NARROW: usize = 4;
 
@@ -26,35 +26,29 @@ pub fn pack(weights: &[f32], rows: usize, depth: usize) -> Vec<f32> {
 }
 
 /// `m = u v`: `u` from [`pack`] (`depth` deep), `v` `depth` x `stride` and `m` (rows padded to
-/// a multiple of [`ROWS`]) x `stride`, both row-major; `stride` a multiple of [`NARROW`].
+/// a multiple of [`ROWS`]) x `stride`, both row-major.
 pub fn multiply(u: &[f32], v: &[f32], m: &mut [f32], depth: usize, stride: usize) {
     let wide = stride / COLS * COLS;
+    let narrow = wide + (stride - wide) / NARROW * NARROW;
     let groups = u.len() / (depth * ROWS);
     // Column tiles outside, row groups inside: a tile's columns of `v` (depth x 8) stay in L1
     // while every group of rows reads them. The other order streams all of `v` once per group,
     // which for the embedder's stem (147 x 5184) is 3 MB eight times over.
+    let packed = |g: usize| &u[g * depth * ROWS..][..depth * ROWS];
     for t in (0..wide).step_by(COLS) {
-        for group in 0..groups {
-            tile::<COLS>(
-                &u[group * depth * ROWS..][..depth * ROWS],
-                v,
-                &mut m[group * ROWS * stride..],
-                depth,
-                stride,
-                t,
-            );
+        for g in 0..groups {
+            tile::<COLS>(packed(g), v, &mut m[g * ROWS * stride..], depth, stride, t);
         }
     }
-    for t in (wide..stride).step_by(NARROW) {
-        for group in 0..groups {
-            tile::<NARROW>(
-                &u[group * depth * ROWS..][..depth * ROWS],
-                v,
-                &mut m[group * ROWS * stride..],
-                depth,
-                stride,
-                t,
-            );
+    for t in (wide..narrow).step_by(NARROW) {
+        for g in 0..groups {
+            tile::<NARROW>(packed(g), v, &mut m[g * ROWS * stride..], depth, stride, t);
+        }
+    }
+    // The last columns one at a time (a 1x1 output, or a map of 1-3 blocks past the tiles).
+    for t in narrow..stride {
+        for g in 0..groups {
+            tile::<1>(packed(g), v, &mut m[g * ROWS * stride..], depth, stride, t);
         }
     }
 }
@@ -82,7 +76,9 @@ mod tests {
 
     #[test]
     fn multiplies_like_the_textbook_product_with_ragged_rows_and_columns() {
-        for (rows, depth, cols) in [(1usize, 1usize, 4usize), (4, 3, 8), (6, 5, 12), (13, 7, 20), (32, 24, 36)] {
+        for (rows, depth, cols) in
+            [(1usize, 1usize, 1usize), (4, 3, 8), (6, 5, 15), (13, 7, 21), (32, 24, 36), (8, 9, 3)]
+        {
             let a: Vec<f32> = (0..rows * depth).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
             let b: Vec<f32> = (0..depth * cols).map(|i| ((i * 53) % 13) as f32 - 6.0).collect();
             let mut m = vec![f32::NAN; rows.div_ceil(ROWS) * ROWS * cols];

@@ -7,7 +7,7 @@
 //! gathered into a column (a 1x1 stride-1 convolution reads its input as it is), and
 //! [`super::gemm`] multiplies.
 
-use super::gemm::{multiply, pack, NARROW, ROWS};
+use super::gemm::{multiply, pack, ROWS};
 use super::{f32_input, f32_output};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -94,10 +94,10 @@ impl Im2colConv {
         let (cin, cout) = (self.input_channels, self.output_channels);
         let depth = cin * g.kernel[0] * g.kernel[1];
         let positions = oh * ow;
-        let stride = positions.div_ceil(NARROW) * NARROW;
+        let stride = positions;
 
         let gathered;
-        let columns: &[f32] = if g.reads_input_as_is() && stride == positions {
+        let columns: &[f32] = if g.reads_input_as_is() {
             input
         } else {
             gathered = self.gather(input, h, w, oh, ow, stride);
@@ -105,7 +105,7 @@ impl Im2colConv {
         };
 
         let padded_rows = cout.div_ceil(ROWS) * ROWS;
-        if padded_rows == cout && stride == positions {
+        if padded_rows == cout {
             multiply(&self.weights, columns, out, depth, stride);
             for (plane, &b) in out.chunks_exact_mut(positions).zip(self.bias.iter()) {
                 plane.iter_mut().for_each(|v| *v += b);
@@ -123,7 +123,7 @@ impl Im2colConv {
     }
 
     /// The patch matrix: row (ci, ky, kx), column (oy, ox), zero where the patch lies in the
-    /// padding and in the columns past the last position.
+    /// padding.
     fn gather(&self, input: &[f32], h: usize, w: usize, oh: usize, ow: usize, stride: usize) -> Vec<f32> {
         let g = self.geometry;
         let ([kh, kw], [sh, sw], [pt, pl]) = (g.kernel, g.stride, g.pad_before);

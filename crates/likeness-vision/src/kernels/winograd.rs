@@ -15,7 +15,7 @@
 //!
 //! The matrix products are [`super::gemm`]'s.
 
-use super::gemm::{multiply, pack, NARROW, ROWS};
+use super::gemm::{multiply, pack, ROWS};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -92,7 +92,7 @@ impl Winograd3x3 {
         }
         let (tiles_y, tiles_x) = (height.div_ceil(2), width.div_ceil(2));
         let tiles = tiles_y * tiles_x;
-        let stride = tiles.div_ceil(NARROW) * NARROW;
+        let stride = tiles;
 
         // V = Bᵀ d B for every input channel and 4x4 input block, as [16][cin][stride].
         let mut v = vec![0f32; 16 * cin * stride];
@@ -255,10 +255,10 @@ pub(super) fn replacement(model: &TypedModel, node: &TypedNode) -> TractResult<O
 }
 
 /// Whether the Winograd form needs fewer multiplications than the direct one on an `h` x `w`
-/// map: 16 per padded block against 9 per output. False on the smallest maps (1x1, 1x2), where
+/// map: 16 per 2x2 block against 9 per output. False on the smallest maps (1x1, 1x2), where
 /// a block is mostly padding.
 fn fewer_products(h: usize, w: usize) -> bool {
-    let blocks = (h.div_ceil(2) * w.div_ceil(2)).div_ceil(NARROW) * NARROW;
+    let blocks = h.div_ceil(2) * w.div_ceil(2);
     16 * blocks < 9 * h * w
 }
 
