@@ -16,7 +16,7 @@
 //!
 //! In wasm32, [`kernels`] swaps faster forms of a few of tract's ops (Winograd and im2col
 //! convolutions, max pooling, padding) into each model's graph before tract optimises it:
-//! one embedder pass takes ~16-19 ms in V8 instead of ~35.
+//! one embedder pass takes ~15-19 ms in V8 instead of ~31-38.
 //!
 //! [`FaceEngine`] holds the optimised models (load once, run many times) and answers
 //! DetectFaces and CompareFaces with Rekognition-shaped [`types`]. [`tracker`] follows faces
