@@ -6,7 +6,7 @@
 use likeness_vision::tracker::TrackerConfig;
 use likeness_vision::video::{FaceStream, FrameRange, VideoConfig};
 use likeness_vision::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn identities() -> Option<PathBuf> {
@@ -24,7 +24,7 @@ fn engine() -> &'static FaceEngine {
     ENGINE.get_or_init(|| FaceEngine::embedded().expect("embedded models load"))
 }
 
-fn photo(root: &PathBuf, person: &str, file: &str) -> (Vec<u8>, RgbImage) {
+fn photo(root: &Path, person: &str, file: &str) -> (Vec<u8>, RgbImage) {
     let bytes = std::fs::read(root.join(person).join(file)).unwrap();
     let image = decode(ImageInput::Encoded(&bytes)).unwrap().image;
     (bytes, image)
@@ -203,7 +203,7 @@ fn deferred_embeddings_are_the_same_vectors_and_land_on_their_tracks_later() {
     assert_eq!(deferred.resolve(engine(), split.index, &his), None);
 }
 
-fn first(root: &PathBuf, person: &str) -> String {
+fn first(root: &Path, person: &str) -> String {
     let mut files: Vec<String> =
         std::fs::read_dir(root.join(person)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     files.sort();

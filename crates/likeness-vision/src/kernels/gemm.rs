@@ -7,14 +7,14 @@
 //! (tools/README.md), against 10-15 for tract's convolutions in the same layers.
 
 /// Rows of `u` (output channels) per register tile.
-pub const ROWS: usize = 4;
+pub(crate) const ROWS: usize = 4;
 /// Columns per register tile; narrower tiles of [`NARROW`], then single columns, take the rest.
-pub const COLS: usize = 8;
-pub const NARROW: usize = 4;
+pub(crate) const COLS: usize = 8;
+pub(crate) const NARROW: usize = 4;
 
 /// `rows` x `depth` row-major weights packed as `[rows / ROWS][depth][ROWS]`, the rows padded
 /// with zeros to a multiple of [`ROWS`].
-pub fn pack(weights: &[f32], rows: usize, depth: usize) -> Vec<f32> {
+pub(crate) fn pack(weights: &[f32], rows: usize, depth: usize) -> Vec<f32> {
     let groups = rows.div_ceil(ROWS);
     let mut packed = vec![0f32; groups * depth * ROWS];
     for r in 0..rows {
@@ -27,7 +27,7 @@ pub fn pack(weights: &[f32], rows: usize, depth: usize) -> Vec<f32> {
 
 /// `m = u v`: `u` from [`pack`] (`depth` deep), `v` `depth` x `stride` and `m` (rows padded to
 /// a multiple of [`ROWS`]) x `stride`, both row-major.
-pub fn multiply(u: &[f32], v: &[f32], m: &mut [f32], depth: usize, stride: usize) {
+pub(crate) fn multiply(u: &[f32], v: &[f32], m: &mut [f32], depth: usize, stride: usize) {
     let wide = stride / COLS * COLS;
     let narrow = wide + (stride - wide) / NARROW * NARROW;
     let groups = u.len() / (depth * ROWS);

@@ -13,7 +13,7 @@
 //! - [`pool::MaxPool2d`]: NCHW max pooling without padding;
 //! - [`pad::ConstantPad`]: constant padding of an f32 tensor.
 //!
-//! The convolutions multiply with [`gemm`] (31-37 GFLOP/s alone in V8 here). With all of
+//! The convolutions multiply with `gemm` (31-37 GFLOP/s alone in V8 here). With all of
 //! them, one embedder pass takes ~15-19 ms in V8 instead of ~31-38, and BlazeFace-short's
 //! frame ~4.3-4.9 ms instead of ~6.2-7.5. Pooling and padding give the same bits
 //! as tract; the convolutions differ by rounding (tests hold each to a direct reference and
@@ -21,7 +21,7 @@
 //! the faster choice for convolutions, so the models are rewritten on wasm32 only
 //! ([`IN_THIS_BUILD`]); native tests and benchmarks call [`rewrite`] to compare.
 
-pub mod gemm;
+mod gemm;
 pub mod im2col;
 pub mod pad;
 pub mod pool;

@@ -21,7 +21,7 @@ impl ConstantPad {
     }
 
     /// Copy `input` (of `shape`) into `out` (of the padded shape, already holding the value).
-    pub fn run(&self, input: &[f32], shape: &[usize], out: &mut [f32]) {
+    pub(crate) fn run(&self, input: &[f32], shape: &[usize], out: &mut [f32]) {
         let padded = self.output_shape(shape);
         let rank = shape.len();
         if rank == 0 || input.is_empty() {

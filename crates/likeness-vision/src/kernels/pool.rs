@@ -20,7 +20,7 @@ impl MaxPool2d {
     }
 
     /// Pool every channel plane of `input` (`planes` x `h` x `w`) into `out`.
-    pub fn run(&self, input: &[f32], planes: usize, h: usize, w: usize, out: &mut [f32]) {
+    pub(crate) fn run(&self, input: &[f32], planes: usize, h: usize, w: usize, out: &mut [f32]) {
         let ([kh, kw], [sh, sw]) = (self.kernel, self.stride);
         let (Some(oh), Some(ow)) = (Self::out(h, kh, sh), Self::out(w, kw, sw)) else { return };
         for (plane, dst) in input.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)).take(planes) {

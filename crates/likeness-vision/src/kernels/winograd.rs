@@ -83,7 +83,7 @@ impl Winograd3x3 {
 
     /// Convolve one CHW image (`input_channels` x `height` x `width`) into `out`
     /// (`output_channels` x `height` x `width`).
-    pub fn run(&self, input: &[f32], height: usize, width: usize, out: &mut [f32]) {
+    pub(crate) fn run(&self, input: &[f32], height: usize, width: usize, out: &mut [f32]) {
         let (cin, cout) = (self.input_channels, self.output_channels);
         assert_eq!(input.len(), cin * height * width, "Winograd3x3: input size");
         assert_eq!(out.len(), cout * height * width, "Winograd3x3: output size");
