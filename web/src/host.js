@@ -394,7 +394,7 @@ export class Host {
           this.embedderTimer = setTimeout(() => this.#embedWorker(), 2000);
         }
         this.streamSeq = (this.streamSeq ?? 0) + 1;
-        this.streams.set(this.streamSeq, { wasm, offThread: embedIn === 'worker', pending: new Set(), embedMs: [], fullMs: [], error: null });
+        this.streams.set(this.streamSeq, { wasm, offThread: embedIn === 'worker', pending: new Set(), embedMs: [], runMs: [], fullMs: [], error: null });
         return { streamId: this.streamSeq };
       }
       case 'faceSearchFrame': {
@@ -415,13 +415,14 @@ export class Host {
             const plain = worker.pass(r.chip, false, r.first);
             const mirrored = worker.pass(r.chip, true);
             const named = r.first
-              ? plain.then((one) => {
+              ? plain.then(({ vector, runMs }) => {
                   keepRecent(s.embedMs, performance.now() - sent, 50);
-                  return this.#withLock(() => e.faceSearchProvisional(s.wasm, r.index, one));
+                  keepRecent(s.runMs, runMs, 50);
+                  return this.#withLock(() => e.faceSearchProvisional(s.wasm, r.index, vector));
                 })
               : null;
             const p = Promise.all([plain, mirrored, named])
-              .then(([one, other]) => {
+              .then(([{ vector: one }, { vector: other }]) => {
                 keepRecent(s.fullMs, performance.now() - sent, 50);
                 const sum = one.map((x, i) => x + other[i]);
                 return this.#withLock(() => e.faceSearchResolve(s.wasm, r.index, rest.timestamp, sum));
@@ -451,6 +452,7 @@ export class Host {
             searchMs: performance.now() - t1,
             embedded: requests.length,
             embedMs: median(s.embedMs),
+            embedRunMs: median(s.runMs),
             fullEmbedMs: median(s.fullMs),
             pendingEmbeddings: s.pending.size,
           },
@@ -548,7 +550,9 @@ class EmbedWorker {
     );
   }
 
-  /** One network pass over a crop (`mirrored`: over its mirror image); the raw descriptor. */
+  /** One network pass over a crop (`mirrored`: over its mirror image): `{vector, runMs}`, the
+   * raw descriptor and the time from posting it to the worker to its answer (any wait in this
+   * queue behind other passes left out). */
   pass(chip, mirrored, urgent = false) {
     return new Promise((resolve, reject) => {
       if (this.closed) {
@@ -565,9 +569,10 @@ class EmbedWorker {
     const job = this.#urgent.shift() ?? this.#background.shift();
     if (!job) return;
     this.#busy = true;
+    const started = performance.now();
     this.client
       .post('embedChipPass', { chip: job.chip, mirrored: job.mirrored })
-      .then(job.resolve, job.reject)
+      .then((vector) => job.resolve({ vector, runMs: performance.now() - started }), job.reject)
       .finally(() => {
         this.#busy = false;
         this.#next();

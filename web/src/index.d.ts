@@ -460,11 +460,12 @@ export interface FaceSearchFrame {
    * track (+ embed when `embedIn: 'thread'`); search; capture to answer. `embedded`: faces
    * sent to be embedded (new tracks, clearly better views, rechecks); in the embedder worker
    * so far, median: `embedMs`, a new face's crop sent to its first network pass back (what
-   * names it, provisionally), and `fullEmbedMs`, a crop sent to both passes back (the photo
-   * path's flip-averaged vector, which replaces the provisional matches);
+   * names it, provisionally), of which `embedRunMs` in the worker itself (the rest waits
+   * behind passes already queued, another face's), and `fullEmbedMs`, a crop sent to both
+   * passes back (the photo path's flip-averaged vector, which replaces the provisional matches);
    * `pendingEmbeddings`: still out there.
    */
-  stats: { imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedded: number; embedMs: number; fullEmbedMs: number; pendingEmbeddings: number };
+  stats: { imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedded: number; embedMs: number; embedRunMs: number; fullEmbedMs: number; pendingEmbeddings: number };
 }
 
 /** A person at one time of a video (Rekognition's `PersonMatch`). */
@@ -508,7 +509,7 @@ export interface FaceSearchStream {
   /** Settles when the search stops: resolves after `stop()` or a video's end; rejects with `StreamEndedException` if the camera's track ends, or a frame's error. */
   readonly done: Promise<void>;
   /** Frames processed per second (last 2 s), frames skipped while two were in flight, and median ms per stage (last 300 frames). */
-  readonly stats: { fps: number; framesDropped: number; imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedMs: number; fullEmbedMs: number };
+  readonly stats: { fps: number; framesDropped: number; imageMs: number; trackMs: number; searchMs: number; latencyMs: number; embedMs: number; embedRunMs: number; fullEmbedMs: number };
   persons(options?: { sortBy?: 'TIMESTAMP' | 'INDEX' }): Promise<PersonMatch[]>;
   stop(): Promise<void>;
 }

@@ -98,7 +98,7 @@ export class FaceSearchStream {
   #last = -1;
   #start = performance.now();
   #processed = [];
-  #stages = { imageMs: [], trackMs: [], searchMs: [], latencyMs: [], embedMs: [], fullEmbedMs: [] };
+  #stages = { imageMs: [], trackMs: [], searchMs: [], latencyMs: [], embedMs: [], embedRunMs: [], fullEmbedMs: [] };
   #dropped = 0;
   #settle;
   #watchdog = null;
@@ -212,7 +212,7 @@ export class FaceSearchStream {
   }
 
   /**
-   * `{fps, framesDropped, imageMs, trackMs, searchMs, latencyMs, embedMs, fullEmbedMs}`: frames processed
+   * `{fps, framesDropped, imageMs, trackMs, searchMs, latencyMs, embedMs, embedRunMs, fullEmbedMs}`: frames processed
    * per second over the last 2 s, frames skipped because two were in flight, and median
    * milliseconds per stage over the last 300 frames: pixels out of the frame (in the engine's
    * thread), detect + track (+ embed, when embedding on the engine's thread), search, capture
