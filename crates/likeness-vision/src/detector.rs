@@ -152,6 +152,10 @@ pub(crate) fn runnable_with(
     name: &str,
 ) -> Result<Arc<TypedRunnableModel>, VisionError> {
     if rewrite {
+        // Decluttered first: a model read back from tract's NNEF form (the prepared embedder)
+        // carries no-op casts between its constants and their convolutions, which would hide
+        // every kernel and bias from the rewrite. About 6 ms natively; a no-op on ONNX's graph.
+        model = model.into_decluttered().map_err(|e| model_error(name, e))?;
         kernels::rewrite(&mut model).map_err(|e| model_error(name, e))?;
     }
     model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| model_error(name, e))

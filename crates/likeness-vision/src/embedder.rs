@@ -19,7 +19,7 @@ pub use crate::vector::{cosine, normalize, EMBEDDING_DIMENSION, FACE_MODEL_VERSI
 /// embedders must be keyed by it, with the ONNX file's hash.
 pub const PREPARED_FORMAT: &str = "tract-0.23.9-nnef-decluttered";
 
-fn nnef() -> tract_nnef::framework::Nnef {
+pub(crate) fn nnef() -> tract_nnef::framework::Nnef {
     tract_nnef::nnef().with_onnx()
 }
 
@@ -29,7 +29,7 @@ pub const EMBEDDER_TEMPLATE: AlignmentTemplate =
     AlignmentTemplate { size: 150, landmarks: DLIB_TEMPLATE_150, zoom: 1.0, shift_y: 0.0 };
 
 /// The ONNX embedder typed and decluttered, its input fixed at 1 x 150 x 150 x 3.
-fn typed(onnx: &[u8]) -> Result<TypedModel, VisionError> {
+pub(crate) fn typed(onnx: &[u8]) -> Result<TypedModel, VisionError> {
     let t = EMBEDDER_TEMPLATE;
     read_onnx(onnx, "embedder")?
         .with_input_fact(0, f32::fact([1, t.size, t.size, 3]).into())

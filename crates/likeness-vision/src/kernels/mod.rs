@@ -146,4 +146,25 @@ mod tests {
             }
         }
     }
+
+    /// The package loads the embedder from ONNX once and from tract's NNEF form (the prepared
+    /// embedder it caches) afterwards: both must be rewritten alike and give the same bits, or
+    /// a collection's similarities would shift between the first open and the next.
+    #[test]
+    fn a_prepared_embedder_is_rewritten_like_one_from_onnx() {
+        use crate::detector::runnable_with;
+        use crate::embedder::{nnef, typed, Embedder};
+        let onnx =
+            std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/faceapi-resnet.onnx"))
+                .expect("the model is committed");
+        let (_, tar) = Embedder::load_and_prepare(&onnx).expect("loads");
+        let prepared = nnef().model_for_read(&mut std::io::Cursor::new(&tar)).expect("reads back");
+        let input: Vec<f32> = (0..150 * 150 * 3).map(|i| ((i * 7919) % 256) as f32).collect();
+        let run = |model: TypedModel| {
+            let plan = runnable_with(model, true, "embedder").expect("optimises");
+            let out = plan.run(tvec!(Tensor::from_shape(&[1, 150, 150, 3], &input).unwrap().into())).expect("runs");
+            f32_input(&out[0]).unwrap().to_vec()
+        };
+        assert_eq!(run(typed(&onnx).unwrap()), run(prepared));
+    }
 }
