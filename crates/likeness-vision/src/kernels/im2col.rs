@@ -8,14 +8,12 @@
 //! `gemm` multiplies.
 
 use super::gemm::{multiply, pack, ROWS};
-use super::{f32_input, f32_output};
+use super::{f32_input, f32_output, ConstantConv};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::einsum::EinSum;
-use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// Geometry of one 2-d convolution, as run by [`Im2colConv`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,26 +92,26 @@ impl Im2colConv {
         let (cin, cout) = (self.input_channels, self.output_channels);
         let depth = cin * g.kernel[0] * g.kernel[1];
         let positions = oh * ow;
-        let stride = positions;
 
         let gathered;
         let columns: &[f32] = if g.reads_input_as_is() {
             input
         } else {
-            gathered = self.gather(input, h, w, oh, ow, stride);
+            gathered = self.gather(input, h, w, oh, ow);
             &gathered
         };
 
         let padded_rows = cout.div_ceil(ROWS) * ROWS;
         if padded_rows == cout {
-            multiply(&self.weights, columns, out, depth, stride);
+            multiply(&self.weights, columns, out, depth, positions);
             for (plane, &b) in out.chunks_exact_mut(positions).zip(self.bias.iter()) {
                 plane.iter_mut().for_each(|v| *v += b);
             }
         } else {
-            let mut m = vec![0f32; padded_rows * stride];
-            multiply(&self.weights, columns, &mut m, depth, stride);
-            for ((plane, row), &b) in out.chunks_exact_mut(positions).zip(m.chunks_exact(stride)).zip(self.bias.iter())
+            let mut m = vec![0f32; padded_rows * positions];
+            multiply(&self.weights, columns, &mut m, depth, positions);
+            for ((plane, row), &b) in
+                out.chunks_exact_mut(positions).zip(m.chunks_exact(positions)).zip(self.bias.iter())
             {
                 for (o, &v) in plane.iter_mut().zip(row) {
                     *o = v + b;
@@ -124,8 +122,9 @@ impl Im2colConv {
 
     /// The patch matrix: row (ci, ky, kx), column (oy, ox), zero where the patch lies in the
     /// padding.
-    fn gather(&self, input: &[f32], h: usize, w: usize, oh: usize, ow: usize, stride: usize) -> Vec<f32> {
+    fn gather(&self, input: &[f32], h: usize, w: usize, oh: usize, ow: usize) -> Vec<f32> {
         let g = self.geometry;
+        let stride = oh * ow;
         let ([kh, kw], [sh, sw], [pt, pl]) = (g.kernel, g.stride, g.pad_before);
         let mut columns = vec![0f32; self.input_channels * kh * kw * stride];
         for (ci, plane) in input.chunks_exact(h * w).take(self.input_channels).enumerate() {
@@ -202,61 +201,24 @@ impl TypedOp for Im2colConv {
     as_op!();
 }
 
-/// An [`Im2colConv`] for `node` if it is an f32 NCHW convolution with an OIHW constant kernel
-/// and bias, one group, no dilation, on a concrete 2-d input.
+/// An [`Im2colConv`] for `node` if it is a [`ConstantConv`] whose output size is the one this
+/// op computes.
 pub(super) fn replacement(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Im2colConv>> {
-    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
-    let spec = &conv.pool_spec;
-    let input = model.outlet_fact(node.inputs[0])?;
-    let Some(shape) = input.shape.as_concrete() else { return Ok(None) };
-    if spec.data_format != DataFormat::NCHW
-        || spec.kernel_shape.len() != 2
-        || shape.len() != 4
-        || spec.dilations.as_ref().is_some_and(|d| d.iter().any(|&x| x != 1))
-        || conv.group != 1
-        || conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || node.inputs.len() != 3
-        || input.datum_type != f32::datum_type()
-    {
-        return Ok(None);
-    }
-    let (Some(kernel), Some(bias)) =
-        (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone())
-    else {
-        return Ok(None);
-    };
-    let (cout, cin) = (spec.output_channels, spec.input_channels);
-    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
-    if kernel.datum_type() != f32::datum_type()
-        || kernel.shape() != [cout, cin, kh, kw]
-        || bias.datum_type() != f32::datum_type()
-        || shape[1] != cin
-    {
-        return Ok(None);
-    }
+    let Some(found) = ConstantConv::of(model, node)? else { return Ok(None) };
+    let spec = &found.conv.pool_spec;
     let strides = spec.strides.clone().unwrap_or_else(|| tvec![1, 1]);
-    let padding = spec.padding.compute(&shape[2..], &spec.kernel_shape, &[1, 1], &strides);
+    let padding = spec.padding.compute(&found.input[2..], &spec.kernel_shape, &[1, 1], &strides);
     let geometry = Geometry {
-        kernel: [kh, kw],
+        kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
         stride: [strides[0], strides[1]],
         pad_before: [padding[0].pad_before, padding[1].pad_before],
         pad_after: [padding[0].pad_after, padding[1].pad_after],
     };
-    let bias: Vec<f32> = match bias.len() {
-        1 => vec![f32_input(&bias.clone().into_tvalue())?[0]; cout],
-        n if n == cout => f32_input(&bias.clone().into_tvalue())?.to_vec(),
-        _ => return Ok(None),
-    };
-    let op = Im2colConv::new(f32_input(&kernel.clone().into_tvalue())?, &bias, cout, cin, geometry);
+    let (cout, cin) = (spec.output_channels, spec.input_channels);
+    let op = Im2colConv::new(found.kernel()?, &found.bias, cout, cin, geometry);
     // What tract computes for this node must be what the op computes.
-    if let Some(op) = &op {
-        let expected = (padding[0].convoluted, padding[1].convoluted);
-        if op.output_size(shape[2], shape[3]) != Some(expected) {
-            return Ok(None);
-        }
-    }
-    Ok(op)
+    let expected = (padding[0].convoluted, padding[1].convoluted);
+    Ok(op.filter(|op| op.output_size(found.input[2], found.input[3]) == Some(expected)))
 }
 
 /// A 1x1 convolution as tract's graph holds it: a channel-mixing product of a map with a
@@ -350,7 +312,7 @@ pub(super) fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Opt
         None => (vec![0.0; cout], node.id),
     };
     let geometry = Geometry { kernel: [1, 1], stride: [1, 1], pad_before: [0, 0], pad_after: [0, 0] };
-    let Some(conv) = Im2colConv::new(f32_input(&weights.into_tvalue())?, &bias, cout, cin, geometry) else {
+    let Some(conv) = Im2colConv::new(f32_input(&weights)?, &bias, cout, cin, geometry) else {
         return Ok(None);
     };
     Ok(Some((ChannelMix { conv, output_shape: out_shape.to_vec() }, replaced)))
@@ -379,7 +341,7 @@ fn channel_bias(
     if bias.datum_type() != f32::datum_type() || bias.shape() != per_channel || !same_shape {
         return Ok(None);
     }
-    Ok(Some((f32_input(&bias.into_tvalue())?.to_vec(), add.id)))
+    Ok(Some((f32_input(&bias)?.to_vec(), add.id)))
 }
 
 #[cfg(test)]

@@ -27,7 +27,10 @@ pub mod pad;
 pub mod pool;
 pub mod winograd;
 
+use std::sync::Arc;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// Whether the models are rewritten in this build: on wasm32, where it measured faster.
 pub const IN_THIS_BUILD: bool = cfg!(target_arch = "wasm32");
@@ -77,9 +80,66 @@ pub fn rewrite(model: &mut TypedModel) -> TractResult<Rewritten> {
     Ok(done)
 }
 
-/// The input of a one-input op as a contiguous f32 slice.
-fn f32_input(input: &TValue) -> TractResult<&[f32]> {
-    input.try_as_plain_ram()?.as_slice::<f32>()
+/// An f32 tensor (an op's input, a constant of the graph) as a contiguous slice.
+fn f32_input(tensor: &Tensor) -> TractResult<&[f32]> {
+    tensor.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// What [`winograd`] and [`im2col`] both need of a convolution node before they take it: an
+/// f32 NCHW convolution with an OIHW constant kernel and bias, one group, no dilation, on a
+/// concrete 2-d input. The bias is given per output channel (a scalar one repeated).
+struct ConstantConv<'a> {
+    conv: &'a Conv,
+    /// The input's shape: N x C x H x W.
+    input: Vec<usize>,
+    /// OIHW.
+    kernel: Arc<Tensor>,
+    bias: Vec<f32>,
+}
+
+impl<'a> ConstantConv<'a> {
+    fn of(model: &TypedModel, node: &'a TypedNode) -> TractResult<Option<Self>> {
+        let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+        let spec = &conv.pool_spec;
+        let input = model.outlet_fact(node.inputs[0])?;
+        let Some(shape) = input.shape.as_concrete() else { return Ok(None) };
+        let (cout, cin) = (spec.output_channels, spec.input_channels);
+        if spec.data_format != DataFormat::NCHW
+            || spec.kernel_shape.len() != 2
+            || shape.len() != 4
+            || shape[1] != cin
+            || spec.dilations.as_ref().is_some_and(|d| d.iter().any(|&x| x != 1))
+            || conv.group != 1
+            || conv.q_params.is_some()
+            || conv.kernel_fmt != KernelFormat::OIHW
+            || node.inputs.len() != 3
+            || input.datum_type != f32::datum_type()
+        {
+            return Ok(None);
+        }
+        let (Some(kernel), Some(bias)) =
+            (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone())
+        else {
+            return Ok(None);
+        };
+        let kernel_shape = [cout, cin, spec.kernel_shape[0], spec.kernel_shape[1]];
+        if kernel.datum_type() != f32::datum_type()
+            || kernel.shape() != kernel_shape
+            || bias.datum_type() != f32::datum_type()
+        {
+            return Ok(None);
+        }
+        let bias = match bias.len() {
+            1 => vec![f32_input(&bias)?[0]; cout],
+            n if n == cout => f32_input(&bias)?.to_vec(),
+            _ => return Ok(None),
+        };
+        Ok(Some(ConstantConv { conv, input: shape.to_vec(), kernel, bias }))
+    }
+
+    fn kernel(&self) -> TractResult<&[f32]> {
+        f32_input(&self.kernel)
+    }
 }
 
 /// A zeroed f32 tensor of `shape`, filled in place by `fill`: one allocation, no copy.

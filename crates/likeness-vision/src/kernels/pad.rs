@@ -97,6 +97,6 @@ pub(super) fn replacement(model: &TypedModel, node: &TypedNode) -> TractResult<O
     {
         return Ok(None);
     }
-    let value = f32_input(&value.clone().into_tvalue())?[0];
+    let value = f32_input(value)?[0];
     Ok(Some(ConstantPad { pads: pad.pads.clone(), value }))
 }

@@ -16,11 +16,11 @@
 //! The matrix products are [`super::gemm`]'s.
 
 use super::gemm::{multiply, pack, ROWS};
+use super::ConstantConv;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
-use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 
 /// One 3x3, stride-1, padding-1 convolution in Winograd form: the transformed kernel, packed
 /// for the matrix products, and the bias.
@@ -246,24 +246,12 @@ impl TypedOp for WinogradConv {
     as_op!();
 }
 
-/// The Winograd form of `node` if it is a convolution F(2x2, 3x3) computes: f32, NCHW, OIHW,
-/// 3x3, stride 1, no dilation, padding 1, one group, constant kernel and bias, output channels
-/// a multiple of 4, on a map large enough that it saves multiplications.
+/// The Winograd form of `node` if it is a convolution F(2x2, 3x3) computes: a
+/// [`ConstantConv`], 3x3, stride 1, padding 1, output channels a multiple of 4, on a map large
+/// enough that it saves multiplications.
 pub(super) fn replacement(model: &TypedModel, node: &TypedNode) -> TractResult<Option<WinogradConv>> {
-    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
-    Ok(winograd_form(model, node, conv)?.map(|conv| WinogradConv { conv }))
-}
-
-/// Whether the Winograd form needs fewer multiplications than the direct one on an `h` x `w`
-/// map: 16 per 2x2 block against 9 per output. False on the smallest maps (1x1, 1x2), where
-/// a block is mostly padding.
-fn fewer_products(h: usize, w: usize) -> bool {
-    let blocks = h.div_ceil(2) * w.div_ceil(2);
-    16 * blocks < 9 * h * w
-}
-
-fn winograd_form(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<Winograd3x3>> {
-    let spec = &conv.pool_spec;
+    let Some(found) = ConstantConv::of(model, node)? else { return Ok(None) };
+    let spec = &found.conv.pool_spec;
     let ones = |v: &Option<TVec<usize>>| v.as_ref().is_none_or(|v| v.iter().all(|&x| x == 1));
     let padded_by_one = match &spec.padding {
         PaddingSpec::Explicit(before, after) => {
@@ -272,41 +260,23 @@ fn winograd_form(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResu
         PaddingSpec::SameUpper | PaddingSpec::SameLower => true,
         _ => false,
     };
-    if spec.data_format != DataFormat::NCHW
-        || spec.kernel_shape.as_slice() != [3, 3]
+    if spec.kernel_shape.as_slice() != [3, 3]
         || !ones(&spec.strides)
-        || !ones(&spec.dilations)
         || !padded_by_one
-        || conv.group != 1
-        || conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || node.inputs.len() != 3
+        || !fewer_products(found.input[2], found.input[3])
     {
         return Ok(None);
     }
-    let input = model.outlet_fact(node.inputs[0])?;
-    let Some(shape) = input.shape.as_concrete() else { return Ok(None) };
-    if input.datum_type != f32::datum_type() || shape.len() != 4 || !fewer_products(shape[2], shape[3]) {
-        return Ok(None);
-    }
-    let (Some(kernel), Some(bias)) =
-        (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone())
-    else {
-        return Ok(None);
-    };
-    let (cout, cin) = (spec.output_channels, spec.input_channels);
-    if kernel.datum_type() != f32::datum_type()
-        || kernel.shape() != [cout, cin, 3, 3]
-        || bias.datum_type() != f32::datum_type()
-    {
-        return Ok(None);
-    }
-    let bias: Vec<f32> = match bias.len() {
-        1 => vec![bias.try_as_plain_ram()?.as_slice::<f32>()?[0]; cout],
-        n if n == cout => bias.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
-        _ => return Ok(None),
-    };
-    Ok(Winograd3x3::new(kernel.try_as_plain_ram()?.as_slice::<f32>()?, &bias, cout, cin))
+    let conv = Winograd3x3::new(found.kernel()?, &found.bias, spec.output_channels, spec.input_channels);
+    Ok(conv.map(|conv| WinogradConv { conv }))
+}
+
+/// Whether the Winograd form needs fewer multiplications than the direct one on an `h` x `w`
+/// map: 16 per 2x2 block against 9 per output. False on the smallest maps (1x1, 1x2), where
+/// a block is mostly padding.
+fn fewer_products(h: usize, w: usize) -> bool {
+    let blocks = h.div_ceil(2) * w.div_ceil(2);
+    16 * blocks < 9 * h * w
 }
 
 #[cfg(test)]
