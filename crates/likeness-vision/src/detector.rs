@@ -139,8 +139,8 @@ fn optimize(model: InferenceModel, shape: &[usize], name: &str) -> Result<Arc<Ty
     runnable(model, name)
 }
 
-/// A typed model (ONNX already analysed, or read from tract's own form) optimised and made
-/// runnable, with [`kernels`]' faster ops swapped in where this build uses them.
+/// A decluttered typed model (ONNX analysed, or read back from tract's own form) optimised
+/// and made runnable, with [`kernels`]' faster ops swapped in where this build uses them.
 pub(crate) fn runnable(model: TypedModel, name: &str) -> Result<Arc<TypedRunnableModel>, VisionError> {
     runnable_with(model, kernels::IN_THIS_BUILD, name)
 }
@@ -152,10 +152,6 @@ pub(crate) fn runnable_with(
     name: &str,
 ) -> Result<Arc<TypedRunnableModel>, VisionError> {
     if rewrite {
-        // Decluttered first: a model read back from tract's NNEF form (the prepared embedder)
-        // carries no-op casts between its constants and their convolutions, which would hide
-        // every kernel and bias from the rewrite. About 6 ms natively; a no-op on ONNX's graph.
-        model = model.into_decluttered().map_err(|e| model_error(name, e))?;
         kernels::rewrite(&mut model).map_err(|e| model_error(name, e))?;
     }
     model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| model_error(name, e))

@@ -19,7 +19,7 @@ pub use crate::vector::{cosine, normalize, EMBEDDING_DIMENSION, FACE_MODEL_VERSI
 /// embedders must be keyed by it, with the ONNX file's hash.
 pub const PREPARED_FORMAT: &str = "tract-0.23.9-nnef-decluttered";
 
-pub(crate) fn nnef() -> tract_nnef::framework::Nnef {
+fn nnef() -> tract_nnef::framework::Nnef {
     tract_nnef::nnef().with_onnx()
 }
 
@@ -36,6 +36,22 @@ pub(crate) fn typed(onnx: &[u8]) -> Result<TypedModel, VisionError> {
         .and_then(|m| m.into_typed())
         .and_then(|m| m.into_decluttered())
         .map_err(|e| model_error("embedder", e))
+}
+
+/// The graph [`Embedder::load_and_prepare`] wrote, read back and decluttered again: as read,
+/// tract's NNEF form carries no-op casts between the constants and their convolutions, which
+/// would hide every kernel and bias from [`kernels::rewrite`] (about 6 ms natively).
+pub(crate) fn read_prepared(tar: &[u8]) -> Result<TypedModel, VisionError> {
+    let t = EMBEDDER_TEMPLATE;
+    let model = nnef()
+        .model_for_read(&mut std::io::Cursor::new(tar))
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| model_error("prepared embedder", e))?;
+    let input = model.input_fact(0).map_err(|e| model_error("prepared embedder", e))?;
+    if input.shape.as_concrete() != Some(&[1, t.size, t.size, 3][..]) {
+        return Err(VisionError::Model(format!("prepared embedder: input shape {:?}", input.shape)));
+    }
+    Ok(model)
 }
 
 pub struct Embedder {
@@ -72,14 +88,7 @@ impl Embedder {
     /// Load what [`Embedder::load_and_prepare`] returned (same tract version: the caller keys
     /// its cache by [`PREPARED_FORMAT`]). The input must be 1x150x150x3 and the output 128-d.
     pub fn load_prepared(tar: &[u8]) -> Result<Self, VisionError> {
-        let t = EMBEDDER_TEMPLATE;
-        let model =
-            nnef().model_for_read(&mut std::io::Cursor::new(tar)).map_err(|e| model_error("prepared embedder", e))?;
-        let input = model.input_fact(0).map_err(|e| model_error("prepared embedder", e))?;
-        if input.shape.as_concrete() != Some(&[1, t.size, t.size, 3][..]) {
-            return Err(VisionError::Model(format!("prepared embedder: input shape {:?}", input.shape)));
-        }
-        Self::checked(runnable(model, "prepared embedder")?)
+        Self::checked(runnable(read_prepared(tar)?, "prepared embedder")?)
     }
 
     fn checked(plan: Arc<TypedRunnableModel>) -> Result<Self, VisionError> {

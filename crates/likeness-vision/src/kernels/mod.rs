@@ -46,8 +46,9 @@ pub struct Rewritten {
     pub pad: usize,
 }
 
-/// Replace every node of `model` that one of this module's ops computes. Run on a typed model
-/// before it is optimised; nodes these ops do not cover are left to tract.
+/// Replace every node of `model` that one of this module's ops computes. Run on a decluttered
+/// typed model before it is optimised (undecluttered, casts and other no-ops can hide the
+/// constants the convolutions need); nodes these ops do not cover are left to tract.
 pub fn rewrite(model: &mut TypedModel) -> TractResult<Rewritten> {
     let mut done = Rewritten::default();
     for id in model.eval_order()? {
@@ -213,12 +214,12 @@ mod tests {
     #[test]
     fn a_prepared_embedder_is_rewritten_like_one_from_onnx() {
         use crate::detector::runnable_with;
-        use crate::embedder::{nnef, typed, Embedder};
+        use crate::embedder::{read_prepared, typed, Embedder};
         let onnx =
             std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/faceapi-resnet.onnx"))
                 .expect("the model is committed");
         let (_, tar) = Embedder::load_and_prepare(&onnx).expect("loads");
-        let prepared = nnef().model_for_read(&mut std::io::Cursor::new(&tar)).expect("reads back");
+        let prepared = read_prepared(&tar).expect("reads back");
         let input: Vec<f32> = (0..150 * 150 * 3).map(|i| ((i * 7919) % 256) as f32).collect();
         let run = |model: TypedModel| {
             let plan = runnable_with(model, true, "embedder").expect("optimises");
