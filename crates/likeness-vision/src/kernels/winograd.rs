@@ -73,14 +73,6 @@ impl Winograd3x3 {
         Some(Winograd3x3 { input_channels, output_channels, kernel: Arc::new(packed), bias: Arc::new(bias.to_vec()) })
     }
 
-    pub fn input_channels(&self) -> usize {
-        self.input_channels
-    }
-
-    pub fn output_channels(&self) -> usize {
-        self.output_channels
-    }
-
     /// Convolve one CHW image (`input_channels` x `height` x `width`) into `out`
     /// (`output_channels` x `height` x `width`).
     pub(crate) fn run(&self, input: &[f32], height: usize, width: usize, out: &mut [f32]) {
